@@ -1,0 +1,58 @@
+"""Where mesos-hyper keeps its state; every path can be moved by an environment variable.
+
+Tests point ``MESOS_HYPER_ROOT`` at a temporary directory; the guest kernel is shared
+and built once, so it has its own variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name) or default)
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+    guest: Path
+    run: Path
+
+    @classmethod
+    def from_env(cls) -> Paths:
+        return cls(
+            root=_env_path("MESOS_HYPER_ROOT", "/var/lib/mesos-hyper"),
+            guest=_env_path("MESOS_HYPER_GUEST_DIR", "/var/lib/mesos-hyper/guest"),
+            run=_env_path("MESOS_HYPER_RUN_DIR", "/run/mesos-hyper"),
+        )
+
+    @property
+    def images(self) -> Path:
+        """Blob cache, image records, tags and per-image base disks."""
+        return self.root / "images"
+
+    @property
+    def containers(self) -> Path:
+        """Per-container overlays, channel sockets and logs."""
+        return self.root / "containers"
+
+    @property
+    def kernel(self) -> Path:
+        return self.guest / "vmlinuz"
+
+    @property
+    def initramfs(self) -> Path:
+        return self.guest / "initramfs.cpio.gz"
+
+
+def libvirt_uri() -> str:
+    return os.environ.get("MESOS_HYPER_LIBVIRT_URI", "qemu:///system")
+
+
+def insecure_registries() -> set[str]:
+    """Registries reached over plain http; loopback ones always are."""
+    raw = os.environ.get("MESOS_HYPER_INSECURE_REGISTRIES", "")
+    return {item.strip() for item in raw.split(",") if item.strip()}

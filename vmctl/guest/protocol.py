@@ -1,0 +1,106 @@
+"""The wire protocol between the host and our guest init (``vmctl/guest/init/init.c``).
+
+Four virtio-serial ports, named so the init can find them in /sys/class/virtio-ports:
+
+- ``mh.control`` (host -> guest): binary records ``[tag:u8][len:u32 LE][payload]``.
+  First a process spec (tags ``A`` argv, ``E`` env ``K=V``, ``W`` workdir, ``U`` uid,
+  ``G`` gid, ``S`` supplementary gid, ``H`` hostname) closed by ``Z``; afterwards ``K``
+  records carry a signal number (decimal) to deliver to the container process.
+- ``mh.status`` (guest -> host): text lines ``READY``, ``STARTED <pid>``,
+  ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
+- ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
+
+The guest is untrusted: status lines are bounded and validated here.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+CONTROL_PORT = "mh.control"
+STATUS_PORT = "mh.status"
+STDOUT_PORT = "mh.stdout"
+STDERR_PORT = "mh.stderr"
+PORTS = (CONTROL_PORT, STATUS_PORT, STDOUT_PORT, STDERR_PORT)
+
+MAX_STATUS_LINE = 4096
+MAX_RECORD = 1 << 20
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What the guest init runs: already resolved (no names, no image defaults left)."""
+
+    argv: list[str]
+    env: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)
+    hostname: str = "mesos-hyper"
+
+
+def _record(tag: bytes, payload: bytes) -> bytes:
+    if len(payload) > MAX_RECORD:
+        raise ValueError(f"control record {tag!r} too large ({len(payload)} bytes)")
+    return tag + struct.pack("<I", len(payload)) + payload
+
+
+def encode_spec(spec: ProcessSpec) -> bytes:
+    if not spec.argv:
+        raise ValueError("a process needs at least argv[0]")
+    out = [_record(b"A", arg.encode()) for arg in spec.argv]
+    out += [_record(b"E", var.encode()) for var in spec.env]
+    out.append(_record(b"W", spec.workdir.encode()))
+    out.append(_record(b"U", str(spec.uid).encode()))
+    out.append(_record(b"G", str(spec.gid).encode()))
+    out += [_record(b"S", str(g).encode()) for g in spec.groups]
+    out.append(_record(b"H", spec.hostname.encode()))
+    out.append(_record(b"Z", b""))
+    return b"".join(out)
+
+
+def encode_signal(signum: int) -> bytes:
+    return _record(b"K", str(int(signum)).encode())
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    kind: str  # READY | STARTED | ERROR | EXIT
+    value: int | None = None
+    message: str = ""
+
+
+class StatusParser:
+    """Turns bytes from ``mh.status`` into events; rejects anything malformed."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[StatusEvent]:
+        self._buf += data
+        events = []
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            events.append(parse_status_line(line))
+        if len(self._buf) > MAX_STATUS_LINE:
+            raise ValueError("guest sent an over-long status line")
+        return events
+
+
+def parse_status_line(line: bytes) -> StatusEvent:
+    if len(line) > MAX_STATUS_LINE:
+        raise ValueError("guest sent an over-long status line")
+    text = line.decode("utf-8", "replace").rstrip("\r")
+    kind, _, rest = text.partition(" ")
+    if kind == "READY" and not rest:
+        return StatusEvent("READY")
+    if kind in ("STARTED", "EXIT") and rest.isdigit() and len(rest) <= 10:
+        value = int(rest)
+        if kind == "EXIT" and value > 255:
+            raise ValueError(f"guest reported an impossible exit code {value}")
+        return StatusEvent(kind, value)
+    if kind == "ERROR":
+        return StatusEvent("ERROR", message="".join(c for c in rest if c.isprintable())[:512])
+    raise ValueError(f"guest sent a malformed status line: {text[:80]!r}")
