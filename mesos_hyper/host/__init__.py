@@ -1,0 +1,1 @@
+"""Host preparation: guest artifacts, accelerator choice, libvirtd."""

@@ -1,0 +1,147 @@
+"""``mesos-hyper run``: one image, one VM, one process; the exit code is the container's."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from mesos_hyper import config, log
+from mesos_hyper.errors import NotFoundError, VMError
+from mesos_hyper.images.progress import Progress
+from mesos_hyper.images.store import Image, ImageStore
+from mesos_hyper.runtime.spec import RunOptions, process_spec
+from vmctl.pod import Pod, PodConfig
+
+LOG = logging.getLogger(__name__)
+STOP_GRACE_S = 10.0
+# What `docker run` reports when the container had to be killed (128 + SIGKILL).
+KILLED_EXIT = 137
+
+
+@dataclass
+class RunRequest:
+    image: str
+    options: RunOptions = field(default_factory=RunOptions)
+    cpus: int = 1
+    memory_mib: int = 256
+    name: str | None = None
+    pull: str = "missing"  # missing | always | never
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    timings: dict[str, float]
+
+
+def new_name() -> str:
+    return secrets.token_hex(6)
+
+
+def resolve_image(store: ImageStore, ref: str, pull: str, progress: Progress | None) -> Image:
+    if pull == "always":
+        return store.pull(ref, force=True, progress=progress)
+    try:
+        return store.get(ref)
+    except NotFoundError:
+        if pull == "never":
+            raise
+    return store.pull(ref, progress=progress)
+
+
+class Runner:
+    """Runs one request; ``stop()`` may be called from a signal handler's thread."""
+
+    def __init__(self, request: RunRequest, paths: config.Paths | None = None) -> None:
+        self.request = request
+        self.paths = paths or config.Paths.from_env()
+        self.name = request.name or new_name()
+        self.timings: dict[str, float] = {}
+        self._pod: Pod | None = None
+        self._stopping = threading.Event()
+
+    def run(
+        self,
+        stdout: Callable[[bytes], None],
+        stderr: Callable[[bytes], None],
+        progress: Progress | None = None,
+    ) -> RunResult:
+        store = ImageStore(self.paths.images)
+        t0 = time.monotonic()
+        image = resolve_image(store, self.request.image, self.request.pull, progress)
+        t1 = time.monotonic()
+        base_disk = store.base_disk(image)
+        t2 = time.monotonic()
+        passwd, group = store.user_db(image)
+        opts = self.request.options
+        if opts.hostname == RunOptions.hostname:
+            opts = RunOptions(**{**opts.__dict__, "hostname": self.name})
+        spec = process_spec(image.config, passwd, group, opts)
+        self.timings.update(image=t1 - t0, rootfs=t2 - t1)
+        pod_config = PodConfig(
+            name=self.name,
+            kernel=self.paths.kernel,
+            initramfs=self.paths.initramfs,
+            base_disk=base_disk,
+            workdir=self.paths.containers / self.name,
+            vcpus=self.request.cpus,
+            memory_mib=self.request.memory_mib,
+            metadata={"image": image.id, "reference": self.request.image},
+        )
+        log.event(LOG, "starting container", name=self.name, image=image.id)
+        with Pod(pod_config) as pod:
+            self._pod = pod
+            if self._stopping.is_set():
+                return RunResult(KILLED_EXIT, self.timings)
+            pod.start(spec, on_stdout=stdout, on_stderr=stderr)
+            self.timings.update({f"pod_{k}": v for k, v in pod.timings.items()})
+            try:
+                code = pod.wait()
+            except VMError:
+                if not self._stopping.is_set():
+                    raise
+                code = KILLED_EXIT
+        log.event(LOG, "container ended", name=self.name, exit_code=code)
+        return RunResult(code, self.timings)
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Graceful stop (SIGTERM in the guest), then destroy after ``grace_s``."""
+        first = not self._stopping.is_set()
+        self._stopping.set()
+        pod = self._pod
+        if pod is None:
+            return
+        if first:
+            threading.Thread(target=pod.stop, args=(grace_s,), daemon=True).start()
+        else:
+            threading.Thread(target=pod.destroy, daemon=True).start()
+
+
+def _writer(stream: BinaryIO) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        stream.write(data)
+        stream.flush()
+
+    return write
+
+
+def run_cli(request: RunRequest) -> int:
+    """Run with the terminal attached: live output, Ctrl-C/SIGTERM stop the guest gracefully."""
+    runner = Runner(request)
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[signum] = signal.signal(signum, lambda _s, _f: runner.stop())
+    try:
+        progress = Progress() if sys.stderr.isatty() else None
+        result = runner.run(_writer(sys.stdout.buffer), _writer(sys.stderr.buffer), progress)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return result.exit_code

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs and starts everything mesos-hyper needs on a Debian 12 host (run as root).
+# Idempotent: a second run checks each step and changes nothing that is already right.
+#   scripts/install.sh          install only
+#   scripts/install.sh demo     install, then run the demo image in a VM
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+REGISTRY=127.0.0.1:5000
+DEMO_IMAGE=$REGISTRY/mesos-hyper/demo:latest
+STATE=/var/lib/mesos-hyper
+say() { printf '==> %s\n' "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+
+PACKAGES=(
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
+  busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio
+  gcc libc6-dev python3-venv python3-dev curl ca-certificates
+)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages: all present"
+fi
+
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -e "$stamp" ]; then
+  say "creating the virtualenv in $REPO/.venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[test]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+else
+  say "virtualenv: up to date"
+fi
+for tool in mesos-hyper; do
+  ln -sfn "$REPO/.venv/bin/$tool" "/usr/local/bin/$tool"
+done
+
+say "preparing the host (guest kernel + initramfs, KVM probe, libvirtd)"
+.venv/bin/mesos-hyper host up
+
+if ! curl -fsS -o /dev/null "http://$REGISTRY/v2/"; then
+  say "starting a local Docker registry on $REGISTRY"
+  mkdir -p /etc/mesos-hyper "$STATE/registry" /var/log/mesos-hyper
+  cat > /etc/mesos-hyper/registry.yml <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY
+YML
+  setsid nohup docker-registry serve /etc/mesos-hyper/registry.yml \
+    >>/var/log/mesos-hyper/registry.log 2>&1 < /dev/null &
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://$REGISTRY/v2/" && break
+    sleep 0.2
+  done
+  curl -fsS -o /dev/null "http://$REGISTRY/v2/" || { echo "registry did not start" >&2; exit 1; }
+else
+  say "registry on $REGISTRY: running"
+fi
+
+say "seeding the demo image $DEMO_IMAGE (built here from busybox-static)"
+.venv/bin/mesos-hyper build-demo --push "$DEMO_IMAGE"
+
+if [ "${1:-}" = demo ]; then
+  say "host kernel: $(uname -r)"
+  say "running $DEMO_IMAGE in its own VM"
+  .venv/bin/mesos-hyper run "$DEMO_IMAGE"
+fi

@@ -1,0 +1,95 @@
+"""Starting libvirtd (and virtlogd) so that it suits the accelerator we use.
+
+Where KVM does not work but ``/dev/kvm`` exists (nested virtualisation that hangs guests),
+libvirtd's capability probing stalls every domain start for ~40 s. We then start libvirtd
+in a private mount namespace in which ``/dev/kvm`` is masked, so it offers TCG only.
+On hosts run by systemd we leave the daemon to systemd and mask ``/dev/kvm`` with a drop-in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import libvirt
+
+from mesos_hyper import log
+from mesos_hyper.errors import VMError
+
+LOG = logging.getLogger(__name__)
+SYSTEMD_DROPIN = Path("/etc/systemd/system/libvirtd.service.d/mesos-hyper-no-kvm.conf")
+START_TIMEOUT_S = 30.0
+
+
+def reachable(uri: str) -> bool:
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError:
+        return False
+    conn.close()
+    return True
+
+
+def _running(name: str) -> bool:
+    return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
+
+
+def _systemd() -> bool:
+    return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
+
+
+def _start_with_systemd(mask_kvm: bool) -> None:
+    if mask_kvm:
+        SYSTEMD_DROPIN.parent.mkdir(parents=True, exist_ok=True)
+        SYSTEMD_DROPIN.write_text("[Service]\nInaccessiblePaths=-/dev/kvm\n")
+    elif SYSTEMD_DROPIN.exists():
+        SYSTEMD_DROPIN.unlink()
+    subprocess.run(["systemctl", "daemon-reload"], check=True)
+    subprocess.run(["systemctl", "restart", "virtlogd", "libvirtd"], check=True)
+
+
+def _start_by_hand(mask_kvm: bool) -> None:
+    if not _running("virtlogd"):
+        subprocess.run(["virtlogd", "--daemon"], check=True)
+    if _running("libvirtd"):
+        raise VMError(
+            "libvirtd is running but not answering; stop it (pkill -x libvirtd) and run "
+            "`mesos-hyper host up` again"
+        )
+    if mask_kvm and os.path.exists("/dev/kvm"):
+        script = "mount --bind /dev/null /dev/kvm && exec libvirtd --daemon"
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+    else:
+        cmd = ["libvirtd", "--daemon"]
+    subprocess.run(cmd, check=True)
+
+
+def ensure_running(uri: str, domain_type: str) -> str:
+    """Make libvirtd answer on ``uri``; return how it was found or started."""
+    if reachable(uri):
+        log.event(LOG, "libvirtd already running", uri=uri)
+        return "already running"
+    if not uri.startswith("qemu:///system"):
+        raise VMError(f"cannot reach libvirt at {uri}; start that daemon yourself")
+    mask_kvm = domain_type != "kvm"
+    try:
+        if _systemd():
+            _start_with_systemd(mask_kvm)
+            how = "started by systemd"
+        else:
+            _start_by_hand(mask_kvm)
+            how = "started" + (" with /dev/kvm masked (TCG)" if mask_kvm else "")
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise VMError(f"could not start libvirtd: {err}") from err
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not reachable(uri):
+        if time.monotonic() > deadline:
+            raise VMError(f"libvirtd did not answer on {uri} within {START_TIMEOUT_S:.0f}s")
+        time.sleep(0.2)
+    log.event(LOG, "libvirtd ready", uri=uri, how=how)
+    return how
