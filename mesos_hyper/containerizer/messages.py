@@ -1,0 +1,530 @@
+"""Protobuf at the edge: ECP messages in, plain frozen dataclasses out (and back).
+
+Everything past this module works with the dataclasses below, so the rest of the
+code never touches ``*_pb2`` types and never sees an unvalidated field. What we
+rely on is checked here and rejected with a one-line :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Protocol
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+from mesos_hyper.containerizer.recordio import ProtocolError
+from mesos_hyper.proto import containerizer_pb2, mesos_pb2
+
+MAX_ID_LENGTH = 255
+"""Container ids name files and directories; keep them within one path component."""
+
+_RESOURCE_NAMES = {"cpus", "mem", "disk", "gpus"}
+
+
+# ---- plain types ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UriSpec:
+    """A CommandInfo.URI the fetcher would download into the sandbox."""
+
+    value: str
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What to run. ``shell`` means ``/bin/sh -c value``; otherwise ``value`` + ``arguments``.
+
+    ``value`` is None when a shell=false Docker task leaves the image's entrypoint/cmd
+    in charge. ``env`` keeps the agent's order; later duplicates win (``environment``).
+    """
+
+    shell: bool = True
+    value: str | None = None
+    arguments: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    uris: tuple[UriSpec, ...] = ()
+    user: str | None = None
+
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class PortMappingSpec:
+    """A host port forwarded to the guest; ``container_port`` 0 already means host_port."""
+
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """ContainerInfo.mesos.image: ``type`` is "DOCKER" or "APPC"; ``name`` the reference."""
+
+    type: str
+    name: str
+    cached: bool = True
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    container_path: str
+    mode: str  # "RW" or "RO"
+    host_path: str | None = None
+    image: ImageSpec | None = None
+    docker_volume: str | None = None
+    docker_volume_driver: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """ContainerInfo. ``network`` is the DockerInfo network name (HOST unless told)."""
+
+    type: str  # "DOCKER" or "MESOS"
+    docker_image: str | None = None
+    mesos_image: ImageSpec | None = None
+    network: str = "HOST"
+    network_names: tuple[str, ...] = ()
+    port_mappings: tuple[PortMappingSpec, ...] = ()
+    privileged: bool = False
+    force_pull: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
+    hostname: str | None = None
+
+    @property
+    def image(self) -> str | None:
+        """The Docker reference to run: DockerInfo.image, else a DOCKER mesos image."""
+        if self.docker_image:
+            return self.docker_image
+        if self.mesos_image is not None and self.mesos_image.type == "DOCKER":
+            return self.mesos_image.name
+        return None
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    """Resources summed over roles; None means "not given" (not zero)."""
+
+    cpus: float | None = None
+    mem_mb: float | None = None
+    disk_mb: float | None = None
+    gpus: float | None = None
+    ports: tuple[tuple[int, int], ...] = ()  # inclusive ranges
+
+    def port_numbers(self) -> list[int]:
+        return [p for begin, end in self.ports for p in range(begin, end + 1)]
+
+
+@dataclass(frozen=True)
+class HealthCheckSpec:
+    """HealthCheck as 1.0.4 has it; only COMMAND checks reach us from Marathon."""
+
+    command: CommandSpec | None = None
+    http_port: int | None = None
+    http_path: str = "/"
+    delay_seconds: float = 15.0
+    interval_seconds: float = 10.0
+    timeout_seconds: float = 20.0
+    consecutive_failures: int = 3
+    grace_period_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task_id: str
+    name: str
+    command: CommandSpec | None = None
+    container: ContainerSpec | None = None
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    health_check: HealthCheckSpec | None = None
+    kill_grace_seconds: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    executor_id: str
+    framework_id: str
+    command: CommandSpec
+    container: ContainerSpec | None = None
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    shutdown_grace_seconds: float | None = None
+    name: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """``launch``: ``task`` is set for command tasks, None for custom executors."""
+
+    container_id: str
+    executor: ExecutorSpec
+    directory: str
+    task: TaskSpec | None = None
+    user: str | None = None
+    slave_id: str | None = None
+    slave_pid: str | None = None
+    checkpoint: bool = False
+
+    @property
+    def container(self) -> ContainerSpec | None:
+        """The task's ContainerInfo when there is one: the agent strips the mesos image
+        from the copy it puts in the generated ExecutorInfo."""
+        if self.task is not None and self.task.container is not None:
+            return self.task.container
+        return self.executor.container
+
+    @property
+    def resources(self) -> ResourcesSpec:
+        """What the container may use: the executor's plus the task's, like the agent."""
+        if self.task is None:
+            return self.executor.resources
+        return _add_resources(self.executor.resources, self.task.resources)
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    container_id: str
+    resources: ResourcesSpec
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A usage sample; names are ResourceStatistics fields, None means unknown."""
+
+    timestamp: float
+    cpus_limit: float | None = None
+    cpus_user_time_secs: float | None = None
+    cpus_system_time_secs: float | None = None
+    cpus_nr_periods: int | None = None
+    cpus_nr_throttled: int | None = None
+    cpus_throttled_time_secs: float | None = None
+    processes: int | None = None
+    threads: int | None = None
+    mem_limit_bytes: int | None = None
+    mem_total_bytes: int | None = None
+    mem_rss_bytes: int | None = None
+    mem_cache_bytes: int | None = None
+    mem_anon_bytes: int | None = None
+    mem_file_bytes: int | None = None
+    mem_swap_bytes: int | None = None
+    disk_limit_bytes: int | None = None
+    disk_used_bytes: int | None = None
+    net_rx_packets: int | None = None
+    net_rx_bytes: int | None = None
+    net_rx_errors: int | None = None
+    net_rx_dropped: int | None = None
+    net_tx_packets: int | None = None
+    net_tx_bytes: int | None = None
+    net_tx_errors: int | None = None
+    net_tx_dropped: int | None = None
+
+
+# ---- validation helpers -------------------------------------------------------
+
+
+def validate_container_id(value: str) -> str:
+    """Return ``value`` if it is safe as one file name, else raise ProtocolError."""
+    if not value:
+        raise ProtocolError("container id is empty")
+    if "/" in value or "\0" in value or value in (".", ".."):
+        raise ProtocolError(f"container id {value!r} is not a safe file name")
+    if len(value.encode()) > MAX_ID_LENGTH:
+        raise ProtocolError(f"container id is longer than {MAX_ID_LENGTH} bytes")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ProtocolError(f"container id {value!r} contains control characters")
+    return value
+
+
+def _nonempty(value: str, what: str) -> str:
+    if not value:
+        raise ProtocolError(f"{what} is empty")
+    return value
+
+
+def _seconds(duration: mesos_pb2.DurationInfo, what: str) -> float:
+    if duration.nanoseconds < 0:
+        raise ProtocolError(f"{what} is negative ({duration.nanoseconds}ns)")
+    return duration.nanoseconds / 1e9
+
+
+def _port(value: int, what: str) -> int:
+    if not 1 <= value <= 65535:
+        raise ProtocolError(f"{what} {value} is not a port number")
+    return value
+
+
+def _labels(labels: mesos_pb2.Labels) -> tuple[tuple[str, str], ...]:
+    return tuple((label.key, label.value) for label in labels.labels)
+
+
+# ---- protobuf -> plain ----------------------------------------------------------
+
+
+def _command(pb: mesos_pb2.CommandInfo) -> CommandSpec:
+    uris = tuple(
+        UriSpec(
+            value=_nonempty(uri.value, "command uri"),
+            executable=uri.executable,
+            extract=uri.extract,
+            cache=uri.cache,
+            output_file=uri.output_file if uri.HasField("output_file") else None,
+        )
+        for uri in pb.uris
+    )
+    if pb.shell and not pb.value:
+        raise ProtocolError("shell command has no value")
+    return CommandSpec(
+        shell=pb.shell,
+        value=pb.value if pb.HasField("value") else None,
+        arguments=tuple(pb.arguments),
+        env=tuple((v.name, v.value) for v in pb.environment.variables),
+        uris=uris,
+        user=pb.user if pb.HasField("user") else None,
+    )
+
+
+def _image(pb: mesos_pb2.Image) -> ImageSpec:
+    kind = mesos_pb2.Image.Type.Name(pb.type)
+    name = pb.docker.name if pb.type == mesos_pb2.Image.DOCKER else pb.appc.name
+    return ImageSpec(type=kind, name=_nonempty(name, f"{kind} image name"), cached=pb.cached)
+
+
+def _volume(pb: mesos_pb2.Volume) -> VolumeSpec:
+    source = pb.source.docker_volume if pb.HasField("source") else None
+    return VolumeSpec(
+        container_path=_nonempty(pb.container_path, "volume container_path"),
+        mode=mesos_pb2.Volume.Mode.Name(pb.mode),
+        host_path=pb.host_path if pb.HasField("host_path") else None,
+        image=_image(pb.image) if pb.HasField("image") else None,
+        docker_volume=source.name if source is not None and source.name else None,
+        docker_volume_driver=source.driver if source is not None and source.driver else None,
+    )
+
+
+def _container(pb: mesos_pb2.ContainerInfo) -> ContainerSpec:
+    kind = mesos_pb2.ContainerInfo.Type.Name(pb.type)
+    docker = pb.docker if pb.HasField("docker") else None
+    if pb.type == mesos_pb2.ContainerInfo.DOCKER and docker is None:
+        raise ProtocolError("DOCKER container has no docker info")
+    mappings: tuple[PortMappingSpec, ...] = ()
+    if docker is not None:
+        mappings = tuple(
+            PortMappingSpec(
+                host_port=_port(m.host_port, "port mapping host_port"),
+                container_port=_port(m.container_port or m.host_port, "container_port"),
+                protocol=(m.protocol or "tcp").lower(),
+            )
+            for m in docker.port_mappings
+        )
+    return ContainerSpec(
+        type=kind,
+        docker_image=_nonempty(docker.image, "docker image") if docker is not None else None,
+        mesos_image=_image(pb.mesos.image) if pb.mesos.HasField("image") else None,
+        network=(
+            mesos_pb2.ContainerInfo.DockerInfo.Network.Name(docker.network)
+            if docker is not None
+            else "HOST"
+        ),
+        network_names=tuple(n.name for n in pb.network_infos if n.name),
+        port_mappings=mappings,
+        privileged=docker.privileged if docker is not None else False,
+        force_pull=docker.force_pull_image if docker is not None else False,
+        parameters=tuple((p.key, p.value) for p in docker.parameters) if docker else (),
+        volumes=tuple(_volume(v) for v in pb.volumes),
+        hostname=pb.hostname if pb.HasField("hostname") else None,
+    )
+
+
+def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> ResourcesSpec:
+    """Sum scalars and join port ranges over all roles; unknown names are ignored."""
+    scalars: dict[str, float] = {}
+    ports: list[tuple[int, int]] = []
+    for res in resources:
+        if res.name in _RESOURCE_NAMES:
+            if res.type != mesos_pb2.Value.SCALAR:
+                raise ProtocolError(f"resource {res.name!r} is not a scalar")
+            value = res.scalar.value
+            if not math.isfinite(value) or value < 0:
+                raise ProtocolError(f"resource {res.name!r} has a bad value {value}")
+            scalars[res.name] = scalars.get(res.name, 0.0) + value
+        elif res.name == "ports":
+            if res.type != mesos_pb2.Value.RANGES:
+                raise ProtocolError("resource 'ports' is not a set of ranges")
+            for r in res.ranges.range:
+                if not 1 <= r.begin <= r.end <= 65535:
+                    raise ProtocolError(f"resource 'ports' has a bad range [{r.begin}-{r.end}]")
+                ports.append((r.begin, r.end))
+    return ResourcesSpec(
+        cpus=scalars.get("cpus"),
+        mem_mb=scalars.get("mem"),
+        disk_mb=scalars.get("disk"),
+        gpus=scalars.get("gpus"),
+        ports=tuple(sorted(ports)),
+    )
+
+
+def _add_resources(a: ResourcesSpec, b: ResourcesSpec) -> ResourcesSpec:
+    def add(x: float | None, y: float | None) -> float | None:
+        return None if x is None and y is None else (x or 0.0) + (y or 0.0)
+
+    return ResourcesSpec(
+        cpus=add(a.cpus, b.cpus),
+        mem_mb=add(a.mem_mb, b.mem_mb),
+        disk_mb=add(a.disk_mb, b.disk_mb),
+        gpus=add(a.gpus, b.gpus),
+        ports=tuple(sorted(a.ports + b.ports)),
+    )
+
+
+def _health_check(pb: mesos_pb2.HealthCheck) -> HealthCheckSpec:
+    return HealthCheckSpec(
+        command=_command(pb.command) if pb.HasField("command") else None,
+        http_port=_port(pb.http.port, "health check port") if pb.HasField("http") else None,
+        http_path=pb.http.path,
+        delay_seconds=pb.delay_seconds,
+        interval_seconds=pb.interval_seconds,
+        timeout_seconds=pb.timeout_seconds,
+        consecutive_failures=pb.consecutive_failures,
+        grace_period_seconds=pb.grace_period_seconds,
+    )
+
+
+def _task(pb: mesos_pb2.TaskInfo) -> TaskSpec:
+    grace = None
+    if pb.kill_policy.HasField("grace_period"):
+        grace = _seconds(pb.kill_policy.grace_period, "kill policy grace period")
+    return TaskSpec(
+        task_id=_nonempty(pb.task_id.value, "task id"),
+        name=pb.name,
+        command=_command(pb.command) if pb.HasField("command") else None,
+        container=_container(pb.container) if pb.HasField("container") else None,
+        resources=resources_from_pb(pb.resources),
+        health_check=_health_check(pb.health_check) if pb.HasField("health_check") else None,
+        kill_grace_seconds=grace,
+        labels=_labels(pb.labels),
+    )
+
+
+def _executor(pb: mesos_pb2.ExecutorInfo) -> ExecutorSpec:
+    if not pb.framework_id.value:
+        raise ProtocolError("executor info has no framework id")
+    grace = None
+    if pb.HasField("shutdown_grace_period"):
+        grace = _seconds(pb.shutdown_grace_period, "executor shutdown grace period")
+    return ExecutorSpec(
+        executor_id=_nonempty(pb.executor_id.value, "executor id"),
+        framework_id=pb.framework_id.value,
+        command=_command(pb.command),
+        container=_container(pb.container) if pb.HasField("container") else None,
+        resources=resources_from_pb(pb.resources),
+        shutdown_grace_seconds=grace,
+        name=pb.name if pb.HasField("name") else None,
+        labels=_labels(pb.labels),
+    )
+
+
+def from_launch(pb: containerizer_pb2.Launch) -> LaunchRequest:
+    """Validate a Launch and turn it into a LaunchRequest."""
+    container_id = validate_container_id(pb.container_id.value)
+    if not pb.HasField("executor_info"):
+        raise ProtocolError(f"launch of container {container_id} has no executor info")
+    if not pb.directory.startswith("/"):
+        raise ProtocolError(f"launch of container {container_id} has no absolute sandbox directory")
+    return LaunchRequest(
+        container_id=container_id,
+        executor=_executor(pb.executor_info),
+        directory=pb.directory,
+        task=_task(pb.task_info) if pb.HasField("task_info") else None,
+        user=pb.user if pb.HasField("user") else None,
+        slave_id=pb.slave_id.value if pb.HasField("slave_id") else None,
+        slave_pid=pb.slave_pid if pb.HasField("slave_pid") else None,
+        checkpoint=pb.checkpoint,
+    )
+
+
+def from_update(pb: containerizer_pb2.Update) -> UpdateRequest:
+    return UpdateRequest(
+        container_id=validate_container_id(pb.container_id.value),
+        resources=resources_from_pb(pb.resources),
+    )
+
+
+class _HasContainerId(Protocol):
+    @property
+    def container_id(self) -> mesos_pb2.ContainerID: ...
+
+
+def container_id_of(pb: _HasContainerId) -> str:
+    """The validated container id of a Wait, Destroy or Usage (or any ECP input)."""
+    return validate_container_id(pb.container_id.value)
+
+
+# ---- plain -> protobuf ---------------------------------------------------------
+
+
+def exit_status(code: int) -> int:
+    """The waitpid(2) status the agent expects for a normal exit with ``code``."""
+    if not 0 <= code <= 255:
+        raise ProtocolError(f"exit code {code} is out of range 0-255")
+    return code << 8
+
+
+def signal_status(signum: int) -> int:
+    """The waitpid(2) status the agent expects for death by signal ``signum``."""
+    if not 1 <= signum <= 127:
+        raise ProtocolError(f"signal number {signum} is out of range")
+    return signum
+
+
+def build_termination(
+    status: int | None,
+    state: str | None = None,
+    reasons: Sequence[str] = (),
+    message: str | None = None,
+) -> containerizer_pb2.Termination:
+    """A ``wait`` answer. ``status`` is waitpid-style (see :func:`exit_status`);
+    ``state``/``reasons`` are enum names like "TASK_FAILED", "REASON_EXECUTOR_TERMINATED"."""
+    pb = containerizer_pb2.Termination()
+    if status is not None:
+        pb.status = status
+    if state is not None:
+        pb.state = _enum_value(mesos_pb2.TaskState, state, "task state")
+    pb.reasons.extend(_enum_value(mesos_pb2.TaskStatus.Reason, r, "reason") for r in reasons)
+    if message is not None:
+        pb.message = message
+    return pb
+
+
+def _enum_value(enum: EnumTypeWrapper, name: str, what: str) -> int:
+    try:
+        return enum.Value(name)
+    except ValueError:
+        raise ProtocolError(f"unknown {what} {name!r}") from None
+
+
+def build_resource_statistics(usage: Usage) -> mesos_pb2.ResourceStatistics:
+    """The ``usage`` answer: every field of ``usage`` that is known, by the same name."""
+    pb = mesos_pb2.ResourceStatistics()
+    for f in fields(usage):
+        value = getattr(usage, f.name)
+        if value is not None:
+            setattr(pb, f.name, value)
+    return pb
+
+
+def build_containers(container_ids: Iterable[str]) -> containerizer_pb2.Containers:
+    """The ``containers`` answer, in sorted order so it is stable."""
+    pb = containerizer_pb2.Containers()
+    for value in sorted(container_ids):
+        pb.containers.add(value=validate_container_id(value))
+    return pb
