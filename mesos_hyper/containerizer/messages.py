@@ -528,3 +528,24 @@ def build_containers(container_ids: Iterable[str]) -> containerizer_pb2.Containe
     for value in sorted(container_ids):
         pb.containers.add(value=validate_container_id(value))
     return pb
+
+
+def task_from_v1_json(doc: dict) -> TaskSpec:
+    """A TaskInfo from the v1 executor API's JSON (LAUNCH event).
+
+    v1 and v0 TaskInfo share their wire format; in JSON only ``agent_id`` differs.
+    """
+    from google.protobuf import json_format
+
+    doc = dict(doc)
+    if "agent_id" in doc:
+        doc["slave_id"] = doc.pop("agent_id")
+    pb = mesos_pb2.TaskInfo()
+    try:
+        json_format.ParseDict(doc, pb, ignore_unknown_fields=True)
+    except json_format.ParseError as err:
+        raise ProtocolError(f"malformed TaskInfo in LAUNCH: {err}") from err
+    if not pb.IsInitialized():
+        missing = ", ".join(pb.FindInitializationErrors())
+        raise ProtocolError(f"TaskInfo in LAUNCH lacks required fields: {missing}")
+    return _task(pb)
