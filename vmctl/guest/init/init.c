@@ -1,0 +1,393 @@
+/* mesos-hyper guest init (PID 1): the "hyperstart" of this project.
+ * Protocol: vmctl/guest/protocol.py. Everything read from the host is bounded. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef EXT4_IOC_RESIZE_FS
+#define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
+#endif
+
+#define MAX_RECORD (1u << 20)
+#define MAX_TOTAL (8u << 20)
+#define MAX_ITEMS 4096
+#define ROOT "/rootfs"
+
+static int status_fd = -1;
+
+static void say(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+    buf[n++] = '\n';
+    int con = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (con >= 0) { (void)!write(con, "mh-init: ", 9); (void)!write(con, buf, n); close(con); }
+}
+
+static void status(const char *fmt, ...) {
+    char buf[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0 || status_fd < 0) return;
+    if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+    for (int i = 0; i < n; i++) if (buf[i] == '\n') buf[i] = ' ';
+    buf[n++] = '\n';
+    for (int off = 0; off < n;) {
+        ssize_t w = write(status_fd, buf + off, n - off);
+        if (w < 0) { if (errno == EINTR) continue; return; }
+        off += w;
+    }
+}
+
+static void power_off(void) {
+    sync();
+    kill(-1, SIGKILL);
+    sync();
+    reboot(RB_POWER_OFF);
+    for (;;) pause();
+}
+
+static void fatal(const char *what) {
+    int e = errno;
+    say("%s: %s", what, strerror(e));
+    status("ERROR %s: %s", what, strerror(e));
+    power_off();
+}
+
+static void mount_or_die(const char *src, const char *dst, const char *type, unsigned long flags,
+                         const char *data) {
+    mkdir(dst, 0755);
+    if (mount(src, dst, type, flags, data) < 0) {
+        char what[256];
+        snprintf(what, sizeof what, "mount %s on %s", type, dst);
+        fatal(what);
+    }
+}
+
+static void load_modules(void) {
+    FILE *f = fopen("/lib/modules/load.order", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        int fd = open(line, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) { say("module %s: %s", line, strerror(errno)); continue; }
+        if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+            say("load %s: %s", line, strerror(errno));
+        close(fd);
+    }
+    fclose(f);
+}
+
+static int cmdline_has(const char *word) {
+    char buf[4096];
+    int fd = open("/proc/cmdline", O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    size_t len = strlen(word);
+    for (char *p = buf; (p = strstr(p, word)); p += len)
+        if ((p == buf || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\n' || p[len] == 0)) return 1;
+    return 0;
+}
+
+/* Finds /dev/vportNpM whose /sys/class/virtio-ports/<dev>/name is `name`. */
+static int open_port(const char *name, int flags) {
+    for (int tries = 0; tries < 500; tries++) {
+        DIR *d = opendir("/sys/class/virtio-ports");
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (e->d_name[0] == '.') continue;
+                char path[300], got[128] = {0};
+                snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+                int fd = open(path, O_RDONLY);
+                if (fd < 0) continue;
+                ssize_t n = read(fd, got, sizeof got - 1);
+                close(fd);
+                if (n <= 0) continue;
+                got[strcspn(got, "\n")] = 0;
+                if (strcmp(got, name) != 0) continue;
+                snprintf(path, sizeof path, "/dev/%s", e->d_name);
+                int pfd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+                if (pfd >= 0) { closedir(d); return pfd; }
+            }
+            closedir(d);
+        }
+        usleep(10000);
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+static int read_full(int fd, void *buf, size_t len) {
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = read(fd, (char *)buf + off, len - off);
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        if (n == 0) { errno = EPIPE; return -1; }
+        off += n;
+    }
+    return 0;
+}
+
+/* One control record; payload NUL-terminated, caller frees. */
+static int read_record(int fd, char *tag, char **payload, uint32_t *len) {
+    unsigned char hdr[5];
+    if (read_full(fd, hdr, 5) < 0) return -1;
+    uint32_t n = hdr[1] | hdr[2] << 8 | hdr[3] << 16 | (uint32_t)hdr[4] << 24;
+    if (n > MAX_RECORD) { errno = EMSGSIZE; return -1; }
+    char *p = malloc(n + 1);
+    if (!p) return -1;
+    if (read_full(fd, p, n) < 0) { free(p); return -1; }
+    p[n] = 0;
+    *tag = (char)hdr[0];
+    *payload = p;
+    *len = n;
+    return 0;
+}
+
+struct spec {
+    char *argv[MAX_ITEMS + 1];
+    int argc;
+    char *env[MAX_ITEMS + 1];
+    int envc;
+    char *workdir, *hostname;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+};
+
+static long parse_id(const char *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *s == 0 || *end || v < 0 || v > 0x7fffffffL) return -1;
+    return v;
+}
+
+static void read_spec(int fd, struct spec *sp) {
+    size_t total = 0;
+    memset(sp, 0, sizeof *sp);
+    for (;;) {
+        char tag, *p;
+        uint32_t n;
+        if (read_record(fd, &tag, &p, &n) < 0) fatal("read spec");
+        total += n + 5;
+        if (total > MAX_TOTAL) { errno = EMSGSIZE; fatal("spec too large"); }
+        if (memchr(p, 0, n)) { errno = EINVAL; fatal("spec record holds a NUL byte"); }
+        long id;
+        switch (tag) {
+        case 'A': if (sp->argc >= MAX_ITEMS) { errno = E2BIG; fatal("argv"); } sp->argv[sp->argc++] = p; break;
+        case 'E': if (sp->envc >= MAX_ITEMS) { errno = E2BIG; fatal("env"); } sp->env[sp->envc++] = p; break;
+        case 'W': free(sp->workdir); sp->workdir = p; break;
+        case 'H': free(sp->hostname); sp->hostname = p; break;
+        case 'U': if ((id = parse_id(p)) < 0) { errno = EINVAL; fatal("uid"); } sp->uid = id; free(p); break;
+        case 'G': if ((id = parse_id(p)) < 0) { errno = EINVAL; fatal("gid"); } sp->gid = id; free(p); break;
+        case 'S':
+            if ((id = parse_id(p)) < 0 || sp->ngroups >= 64) { errno = EINVAL; fatal("groups"); }
+            sp->groups[sp->ngroups++] = id; free(p); break;
+        case 'Z': free(p); goto done;
+        default: errno = EINVAL; fatal("unknown spec record");
+        }
+    }
+done:
+    if (sp->argc == 0) { errno = EINVAL; fatal("spec has no argv"); }
+    if (!sp->workdir || sp->workdir[0] != '/') { errno = EINVAL; fatal("workdir"); }
+}
+
+static void grow_rootfs(void) {
+    int dev = open("/dev/vda", O_RDONLY | O_CLOEXEC);
+    if (dev < 0) return;
+    uint64_t bytes = 0;
+    if (ioctl(dev, BLKGETSIZE64, &bytes) < 0) bytes = 0;
+    close(dev);
+    int dir = open(ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 || bytes == 0) { if (dir >= 0) close(dir); return; }
+    /* blocks of the fs: statfs gives f_bsize; resize takes a count of fs blocks */
+    struct stat st;
+    if (fstat(dir, &st) == 0 && st.st_blksize > 0) {
+        uint64_t blocks = bytes / (uint64_t)st.st_blksize;
+        if (ioctl(dir, EXT4_IOC_RESIZE_FS, &blocks) < 0 && errno != EINVAL)
+            say("grow rootfs: %s", strerror(errno));
+    }
+    close(dir);
+}
+
+static void mkdir_p(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
+    mkdir(buf, 0755);
+}
+
+static void setup_rootfs(const struct spec *sp) {
+    mkdir(ROOT, 0755);
+    if (mount("/dev/vda", ROOT, "ext4", 0, NULL) < 0) fatal("mount rootfs /dev/vda");
+    grow_rootfs();
+    mount_or_die("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_or_die("sysfs", ROOT "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_or_die("devtmpfs", ROOT "/dev", "devtmpfs", MS_NOSUID, NULL);
+    mount_or_die("devpts", ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
+    mount_or_die("shm", ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    mount_or_die("tmpfs", ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    if (sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0) fatal("sethostname");
+}
+
+static pid_t spawn(const struct spec *sp, int out_fd, int err_fd) {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) fatal("pipe");
+    pid_t pid = fork();
+    if (pid < 0) fatal("fork");
+    if (pid == 0) {
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        setsid();
+        int nul = open("/dev/null", O_RDONLY);
+        dup2(nul, 0);
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        const char *stage = "chroot";
+        int e;
+        if (chroot(ROOT) < 0 || chdir("/") < 0) goto fail;
+        stage = "workdir";
+        mkdir_p(sp->workdir);
+        if (chdir(sp->workdir) < 0) goto fail;
+        stage = "setgroups";
+        if (setgroups(sp->ngroups, sp->groups) < 0) goto fail;
+        stage = "setgid";
+        if (setgid(sp->gid) < 0) goto fail;
+        stage = "setuid";
+        if (setuid(sp->uid) < 0) goto fail;
+        stage = "exec";
+        environ = (char **)sp->env;
+        execvp(sp->argv[0], sp->argv);
+    fail:
+        e = errno;
+        char msg[512];
+        int n = snprintf(msg, sizeof msg, "%d %s %s: %s", e, stage, stage[0] == 'e' ? sp->argv[0] : sp->workdir, strerror(e));
+        (void)!write(pipefd[1], msg, n > 0 ? (size_t)n : 0);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char msg[512];
+    ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
+    close(pipefd[0]);
+    if (n > 0) {
+        msg[n] = 0;
+        int e = atoi(msg);
+        char *text = strchr(msg, ' ');
+        text = text ? text + 1 : msg;
+        status("ERROR %s", text);
+        waitpid(pid, NULL, 0);
+        /* Docker: 127 when the command is not found, 126 when it cannot be run. */
+        status("EXIT %d", (strncmp(text, "exec", 4) == 0 && e == ENOENT) ? 127 : 126);
+        power_off();
+    }
+    return pid;
+}
+
+int main(void) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+
+    mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL);
+    mount("proc", "/proc", "proc", 0, NULL);
+    mount("sysfs", "/sys", "sysfs", 0, NULL);
+    load_modules();
+    if (cmdline_has("mh.probe=1")) {
+        say("MESOS-HYPER-PROBE-OK");
+        power_off();
+    }
+    status_fd = open_port("mh.status", O_WRONLY);
+    if (status_fd < 0) fatal("open port mh.status");
+    int control = open_port("mh.control", O_RDONLY);
+    if (control < 0) fatal("open port mh.control");
+    int out = open_port("mh.stdout", O_WRONLY);
+    if (out < 0) fatal("open port mh.stdout");
+    int err = open_port("mh.stderr", O_WRONLY);
+    if (err < 0) fatal("open port mh.stderr");
+    status("READY");
+
+    static struct spec sp;
+    read_spec(control, &sp);
+    setup_rootfs(&sp);
+    pid_t child = spawn(&sp, out, err);
+    close(out);
+    close(err);
+    status("STARTED %d", (int)child);
+
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) fatal("signalfd");
+    struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = control, .events = POLLIN}};
+    for (;;) {
+        int nfds = control >= 0 ? 2 : 1;
+        if (poll(fds, nfds, -1) < 0) { if (errno == EINTR) continue; fatal("poll"); }
+        if (nfds == 2 && fds[1].revents) {
+            char tag, *p;
+            uint32_t n;
+            if (read_record(control, &tag, &p, &n) < 0) {
+                close(control);  /* host went away: keep running the process */
+                control = -1;
+            } else {
+                long sig = parse_id(p);
+                if (tag == 'K' && sig > 0 && sig < 65) kill(child, (int)sig);
+                else say("ignored control record %c", tag);
+                free(p);
+            }
+        }
+        if (fds[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo != SIGCHLD) continue;
+            }
+            int wst;
+            pid_t got;
+            while ((got = waitpid(-1, &wst, WNOHANG)) > 0) {
+                if (got != child) continue;
+                int code = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+                kill(-1, SIGKILL);
+                while (waitpid(-1, NULL, 0) > 0) {}
+                sync();
+                umount2(ROOT, MNT_DETACH);
+                status("EXIT %d", code);
+                power_off();
+            }
+        }
+    }
+}
