@@ -2,7 +2,9 @@
 
 Where KVM does not work but ``/dev/kvm`` exists (nested virtualisation that hangs guests),
 libvirtd's capability probing stalls every domain start for ~40 s. We then start libvirtd
-in a private mount namespace in which ``/dev/kvm`` is masked, so it offers TCG only.
+in a private mount namespace in which ``/dev/kvm`` is masked by a root-only character
+device: libvirt then finds KVM unusable for the QEMU user, offers TCG only and keeps its
+capability cache (a mask that QEMU's user can open makes it re-probe on every start).
 On hosts run by systemd we leave the daemon to systemd and mask ``/dev/kvm`` with a drop-in.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +26,7 @@ from mesos_hyper.errors import VMError
 LOG = logging.getLogger(__name__)
 SYSTEMD_DROPIN = Path("/etc/systemd/system/libvirtd.service.d/mesos-hyper-no-kvm.conf")
 START_TIMEOUT_S = 30.0
+KVM_MASK = Path("/run/mesos-hyper/kvm-mask")
 
 
 def reachable(uri: str) -> bool:
@@ -62,7 +66,10 @@ def _start_by_hand(mask_kvm: bool) -> None:
             "`mesos-hyper host up` again"
         )
     if mask_kvm and os.path.exists("/dev/kvm"):
-        script = "mount --bind /dev/null /dev/kvm && exec libvirtd --daemon"
+        KVM_MASK.parent.mkdir(parents=True, exist_ok=True)
+        KVM_MASK.unlink(missing_ok=True)
+        os.mknod(KVM_MASK, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        script = f"mount --bind {KVM_MASK} /dev/kvm && exec libvirtd --daemon"
         cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     else:
         cmd = ["libvirtd", "--daemon"]

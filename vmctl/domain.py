@@ -1,0 +1,116 @@
+"""libvirt domain XML from small Python objects (ElementTree, no string templates).
+
+A pod domain boots our kernel directly, has one virtio-blk disk (the container's qcow2
+overlay), virtio-serial channels to our init, a serial console logged to a file, and
+nothing else the guest does not need. Our metadata marks the domains that are ours.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NAME_PREFIX = "mh-"
+METADATA_NS = "https://mesos-hyper.invalid/xmlns/pod/1"
+METADATA_PREFIX = "mh"
+KERNEL_CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init"
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    path: Path
+    target: str = "vda"
+    format: str = "qcow2"
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A virtio-serial port the guest finds by ``name``, a unix socket on the host."""
+
+    name: str
+    socket: Path
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    kernel: Path
+    initramfs: Path
+    domain_type: str = "qemu"  # "kvm" or "qemu" (TCG)
+    vcpus: int = 1
+    memory_mib: int = 256
+    cmdline: str = KERNEL_CMDLINE
+    disks: list[DiskSpec] = field(default_factory=list)
+    channels: list[ChannelSpec] = field(default_factory=list)
+    console_log: Path | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(NAME_PREFIX):
+            raise ValueError(f"domain names must start with {NAME_PREFIX!r}: {self.name!r}")
+        if self.domain_type not in ("kvm", "qemu"):
+            raise ValueError(f"unknown domain type {self.domain_type!r}")
+
+    def to_xml(self) -> str:
+        dom = ET.Element("domain", type=self.domain_type)
+        ET.SubElement(dom, "name").text = self.name
+        meta = ET.SubElement(dom, "metadata")
+        pod = ET.SubElement(meta, f"{{{METADATA_NS}}}pod")
+        for key, value in sorted(self.metadata.items()):
+            ET.SubElement(pod, f"{{{METADATA_NS}}}entry", key=key).text = value
+        ET.SubElement(dom, "memory", unit="MiB").text = str(self.memory_mib)
+        ET.SubElement(dom, "vcpu").text = str(self.vcpus)
+        os_el = ET.SubElement(dom, "os")
+        ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
+        ET.SubElement(os_el, "kernel").text = str(self.kernel)
+        ET.SubElement(os_el, "initrd").text = str(self.initramfs)
+        ET.SubElement(os_el, "cmdline").text = self.cmdline
+        features = ET.SubElement(dom, "features")
+        ET.SubElement(features, "acpi")
+        if self.domain_type == "kvm":
+            ET.SubElement(dom, "cpu", mode="host-passthrough")
+        ET.SubElement(dom, "clock", offset="utc")
+        for event in ("on_poweroff", "on_reboot", "on_crash"):
+            ET.SubElement(dom, event).text = "destroy"
+        devices = ET.SubElement(dom, "devices")
+        ET.SubElement(devices, "emulator").text = "/usr/bin/qemu-system-x86_64"
+        for disk in self.disks:
+            el = ET.SubElement(devices, "disk", type="file", device="disk")
+            ET.SubElement(el, "driver", name="qemu", type=disk.format, discard="unmap")
+            ET.SubElement(el, "source", file=str(disk.path))
+            ET.SubElement(el, "target", dev=disk.target, bus="virtio")
+            if disk.readonly:
+                ET.SubElement(el, "readonly")
+        ET.SubElement(devices, "controller", type="usb", model="none")
+        if self.channels:
+            ET.SubElement(devices, "controller", type="virtio-serial", index="0")
+        for channel in self.channels:
+            el = ET.SubElement(devices, "channel", type="unix")
+            ET.SubElement(el, "source", mode="bind", path=str(channel.socket))
+            ET.SubElement(el, "target", type="virtio", name=channel.name)
+        if self.console_log is not None:
+            serial = ET.SubElement(devices, "serial", type="file")
+            ET.SubElement(serial, "source", path=str(self.console_log))
+            ET.SubElement(serial, "target", port="0")
+        # The balloon lets `update` shrink or grow guest memory later.
+        ET.SubElement(devices, "memballoon", model="virtio")
+        return ET.tostring(dom, encoding="unicode")
+
+
+def read_metadata(xml: str) -> dict[str, str] | None:
+    """Our metadata from a domain's XML, or None if the domain is not ours."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    name = root.findtext("name") or ""
+    pod = root.find(f"metadata/{{{METADATA_NS}}}pod")
+    if pod is None or not name.startswith(NAME_PREFIX):
+        return None
+    return {el.get("key", ""): el.text or "" for el in pod.findall(f"{{{METADATA_NS}}}entry")}
+
+
+def domain_name(container_name: str) -> str:
+    return NAME_PREFIX + container_name

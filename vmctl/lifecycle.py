@@ -1,0 +1,141 @@
+"""Domain lifecycle: start paused, resume, wait for the end by libvirt events, stop, destroy.
+
+Waiting never polls: a lifecycle callback on the libvirt event loop sets a threading.Event
+when the domain stops, crashes or disappears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+
+import libvirt
+
+from mesos_hyper import log
+from mesos_hyper.errors import VMError
+from vmctl.connection import connect
+from vmctl.domain import NAME_PREFIX, DomainSpec, read_metadata
+
+LOG = logging.getLogger(__name__)
+_ENDED = {
+    libvirt.VIR_DOMAIN_EVENT_STOPPED,
+    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN,
+    libvirt.VIR_DOMAIN_EVENT_CRASHED,
+    libvirt.VIR_DOMAIN_EVENT_UNDEFINED,
+}
+
+
+class Domain:
+    """A transient domain of ours and an Event that is set when it has ended."""
+
+    def __init__(self, spec: DomainSpec) -> None:
+        self.name = spec.name
+        self.ended = threading.Event()
+        self._conn = connect()
+        self._callback: int | None = None
+        self._callback = self._conn.domainEventRegisterAny(
+            None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_event, None
+        )
+        try:
+            self._dom = self._conn.createXML(spec.to_xml(), libvirt.VIR_DOMAIN_START_PAUSED)
+        except libvirt.libvirtError as err:
+            self._unregister()
+            raise VMError(
+                f"libvirt could not start {self.name}: {err.get_error_message()}"
+            ) from err
+        log.event(LOG, "domain created paused", domain=self.name, type=spec.domain_type)
+
+    def _on_event(
+        self, _conn: object, dom: libvirt.virDomain, event: int, _detail: int, _op: object
+    ) -> None:
+        if dom.name() == self.name and event in _ENDED:
+            self.ended.set()
+
+    def _unregister(self) -> None:
+        if self._callback is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.domainEventDeregisterAny(self._callback)
+            self._callback = None
+
+    def resume(self) -> None:
+        try:
+            self._dom.resume()
+        except libvirt.libvirtError as err:
+            raise VMError(f"cannot resume {self.name}: {err.get_error_message()}") from err
+
+    def alive(self) -> bool:
+        if self.ended.is_set():
+            return False
+        try:
+            return bool(self._dom.isActive())
+        except libvirt.libvirtError:
+            return False
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        """True once the domain is gone; the event also covers an end we did not see."""
+        if self.ended.wait(timeout if timeout is not None else None):
+            return True
+        if not self.alive():
+            self.ended.set()
+        return self.ended.is_set()
+
+    def destroy(self) -> None:
+        """Idempotent: a domain that has already gone is fine."""
+        try:
+            self._dom.destroy()
+        except libvirt.libvirtError as err:
+            if err.get_error_code() not in (
+                libvirt.VIR_ERR_NO_DOMAIN,
+                libvirt.VIR_ERR_OPERATION_INVALID,
+            ):
+                raise VMError(f"cannot destroy {self.name}: {err.get_error_message()}") from err
+        self.ended.set()
+        self._unregister()
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    name: str
+    active: bool
+    metadata: dict[str, str]
+
+
+def list_ours() -> list[DomainInfo]:
+    """Domains with our name prefix and metadata, running or defined."""
+    conn = connect()
+    found = []
+    for dom in conn.listAllDomains():
+        if not dom.name().startswith(NAME_PREFIX):
+            continue
+        try:
+            meta = read_metadata(dom.XMLDesc())
+            active = bool(dom.isActive())
+        except libvirt.libvirtError:
+            continue  # it went away while we looked
+        if meta is not None:
+            found.append(DomainInfo(dom.name(), active, meta))
+    return found
+
+
+def destroy_by_name(name: str) -> bool:
+    """Destroy (and undefine) one of our domains by name; False if it was not there."""
+    if not name.startswith(NAME_PREFIX):
+        raise VMError(f"refusing to destroy {name!r}: not a mesos-hyper domain")
+    conn = connect()
+    try:
+        dom = conn.lookupByName(name)
+    except libvirt.libvirtError:
+        return False
+    for action in (dom.destroy, dom.undefine):
+        try:
+            action()
+        except libvirt.libvirtError as err:
+            if err.get_error_code() not in (
+                libvirt.VIR_ERR_NO_DOMAIN,
+                libvirt.VIR_ERR_OPERATION_INVALID,
+            ):
+                raise VMError(f"cannot remove {name}: {err.get_error_message()}") from err
+    log.event(LOG, "domain destroyed", domain=name)
+    return True

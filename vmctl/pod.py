@@ -1,0 +1,261 @@
+"""Running one process in a fresh VM: the host side of our init's protocol.
+
+The domain starts paused; we connect to every channel socket and queue the process spec
+before resuming it, so no output is lost. A pump thread reads status, stdout and stderr
+(bounded reads; the guest is untrusted, StatusParser validates), and ends when QEMU has
+closed every socket, so all output has arrived once ``wait`` returns.
+
+QEMU runs unprivileged (Debian's libvirt-qemu user, libvirt's dynamic ownership labels the
+overlay): the per-container directory that holds the overlay, the sockets and the console
+log is handed to that user, the kernel, initramfs and base disks are world-readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import selectors
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesos_hyper import log
+from mesos_hyper.errors import VMError
+from vmctl import accel, disks
+from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, domain_name
+from vmctl.guest import protocol
+from vmctl.lifecycle import Domain
+
+LOG = logging.getLogger(__name__)
+QEMU_USER = "libvirt-qemu"
+BOOT_TIMEOUT_S = float(os.environ.get("MESOS_HYPER_BOOT_TIMEOUT", "120"))
+READ_CHUNK = 64 * 1024
+CONSOLE_TAIL = 2048
+
+Output = Callable[[bytes], None]
+
+
+@dataclass
+class PodConfig:
+    name: str
+    kernel: Path
+    initramfs: Path
+    base_disk: Path
+    workdir: Path
+    vcpus: int = 1
+    memory_mib: int = 256
+    disk_bytes: int | None = None
+    domain_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def _qemu_ids() -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam(QEMU_USER)
+    except KeyError:
+        return 0, 0
+    return entry.pw_uid, entry.pw_gid
+
+
+class Pod:
+    """One VM running one process; use as a context manager so it is always destroyed."""
+
+    def __init__(self, config: PodConfig) -> None:
+        self.config = config
+        self.domain_name = domain_name(config.name)
+        self.timings: dict[str, float] = {}
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self._domain: Domain | None = None
+        self._socks: dict[str, socket.socket] = {}
+        self._pump: threading.Thread | None = None
+        self._started = threading.Event()
+        self._lock = threading.Lock()
+        self._destroyed = False
+
+    # ---- start ----------------------------------------------------------------
+
+    def start(self, spec: protocol.ProcessSpec, on_stdout: Output, on_stderr: Output) -> None:
+        """Boot the VM and start ``spec``; returns once the guest says STARTED."""
+        cfg = self.config
+        t0 = time.monotonic()
+        if cfg.workdir.exists():
+            raise VMError(f"container {cfg.name} already exists ({cfg.workdir})")
+        cfg.workdir.mkdir(parents=True, mode=0o750)
+        uid, gid = _qemu_ids()
+        os.chown(cfg.workdir, uid, gid)
+        overlay = disks.create_overlay(cfg.base_disk, cfg.workdir / "rootfs.qcow2", cfg.disk_bytes)
+        t1 = time.monotonic()
+        channels = [ChannelSpec(name, cfg.workdir / f"{name}.sock") for name in protocol.PORTS]
+        spec_xml = DomainSpec(
+            name=self.domain_name,
+            kernel=cfg.kernel,
+            initramfs=cfg.initramfs,
+            domain_type=cfg.domain_type or accel.domain_type(),
+            vcpus=cfg.vcpus,
+            memory_mib=cfg.memory_mib,
+            disks=[DiskSpec(overlay)],
+            channels=channels,
+            console_log=cfg.workdir / "console.log",
+            metadata={**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)},
+        )
+        self._domain = Domain(spec_xml)
+        t2 = time.monotonic()
+        for channel in channels:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(channel.socket))
+            self._socks[channel.name] = sock
+        self._socks[protocol.CONTROL_PORT].sendall(protocol.encode_spec(spec))
+        self._pump = threading.Thread(
+            target=self._pump_loop,
+            args=(on_stdout, on_stderr, t2),
+            name=f"pump-{cfg.name}",
+            daemon=True,
+        )
+        self._pump.start()
+        self._domain.resume()
+        self.timings.update(overlay=t1 - t0, domain_start=t2 - t1)
+        if not self._started.wait(BOOT_TIMEOUT_S):
+            raise VMError(
+                f"the guest of {cfg.name} did not start the process within {BOOT_TIMEOUT_S:.0f}s"
+            )
+        if "exec_started" not in self.timings and self.exit_code is None:
+            raise VMError(self._death_message())
+        log.event(
+            LOG, "process started", pod=cfg.name, **{k: f"{v:.3f}" for k, v in self.timings.items()}
+        )
+
+    def _pump_loop(self, on_stdout: Output, on_stderr: Output, t_resume: float) -> None:
+        sel = selectors.DefaultSelector()
+        sinks = {protocol.STDOUT_PORT: on_stdout, protocol.STDERR_PORT: on_stderr}
+        for name in (protocol.STATUS_PORT, protocol.STDOUT_PORT, protocol.STDERR_PORT):
+            sel.register(self._socks[name], selectors.EVENT_READ, name)
+        parser = protocol.StatusParser()
+        open_count = 3
+        try:
+            while open_count:
+                for key, _ in sel.select():
+                    try:
+                        data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        open_count -= 1
+                        continue
+                    if key.data == protocol.STATUS_PORT:
+                        try:
+                            events = parser.feed(data)
+                        except ValueError as err:
+                            self.error = f"protocol violation: {err}"
+                            log.event(LOG, "guest broke the protocol", logging.ERROR, error=err)
+                            self._kill_domain()
+                            continue
+                        for event in events:
+                            self._on_status(event, t_resume)
+                    else:
+                        try:
+                            sinks[key.data](data)
+                        except Exception as err:  # a sink that fails must not kill the pump
+                            log.event(LOG, "output sink failed", logging.ERROR, error=err)
+        finally:
+            sel.close()
+            self._started.set()
+
+    def _on_status(self, event: protocol.StatusEvent, t_resume: float) -> None:
+        now = time.monotonic() - t_resume
+        if event.kind == "READY":
+            self.timings["guest_ready"] = now
+        elif event.kind == "STARTED":
+            self.timings["exec_started"] = now
+            self._started.set()
+        elif event.kind == "ERROR":
+            self.error = event.message
+            log.event(
+                LOG,
+                "guest reported an error",
+                logging.WARNING,
+                pod=self.config.name,
+                error=event.message,
+            )
+        elif event.kind == "EXIT" and self.exit_code is None:
+            self.exit_code = event.value
+            self._started.set()
+
+    # ---- control --------------------------------------------------------------
+
+    def signal(self, signum: int) -> None:
+        sock = self._socks.get(protocol.CONTROL_PORT)
+        if sock is None:
+            raise VMError(f"pod {self.config.name} is not running")
+        try:
+            sock.sendall(protocol.encode_signal(signum))
+        except OSError as err:
+            raise VMError(f"cannot signal pod {self.config.name}: {err}") from err
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The process's exit code once the VM has ended (all output delivered)."""
+        if self._pump is None:
+            raise VMError(f"pod {self.config.name} was never started")
+        self._pump.join(timeout)
+        if self._pump.is_alive():
+            raise TimeoutError(f"pod {self.config.name} still running after {timeout}s")
+        if self._domain is not None:
+            self._domain.wait_ended(10.0)
+        if self.exit_code is None:
+            raise VMError(self._death_message())
+        return self.exit_code
+
+    def stop(self, grace_s: float) -> int | None:
+        """SIGTERM to the process, then destroy the VM after ``grace_s``."""
+        with contextlib.suppress(VMError):
+            self.signal(signal.SIGTERM)
+        if self._domain is not None and not self._domain.wait_ended(grace_s):
+            log.event(LOG, "grace period over, destroying", pod=self.config.name, grace_s=grace_s)
+            self._kill_domain()
+        return self.exit_code
+
+    def _kill_domain(self) -> None:
+        if self._domain is not None:
+            self._domain.destroy()
+
+    def _death_message(self) -> str:
+        tail = ""
+        try:
+            with open(self.config.workdir / "console.log", "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - CONSOLE_TAIL))
+                lines = f.read().decode(errors="replace").strip().splitlines()
+                tail = lines[-1][:200] if lines else ""
+        except OSError:
+            pass
+        why = self.error or "the VM ended without reporting an exit status"
+        return f"pod {self.config.name}: {why}" + (f" (console: {tail})" if tail else "")
+
+    def destroy(self) -> None:
+        """Idempotent: domain, sockets, overlay and the container directory all go."""
+        with self._lock:
+            if self._destroyed:
+                return
+            self._destroyed = True
+        try:
+            self._kill_domain()
+        finally:
+            for sock in self._socks.values():
+                sock.close()
+            if self._pump is not None:
+                self._pump.join(5.0)
+            shutil.rmtree(self.config.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Pod:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.destroy()
