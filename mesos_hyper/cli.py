@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mesos-hyper {__version__}")
     parser.add_argument(
-        "--log-level", default=None, help="stderr log level (default: MESOS_HYPER_LOG_LEVEL or warning)"
+        "--log-level",
+        default=None,
+        help="stderr log level (default: MESOS_HYPER_LOG_LEVEL or warning)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for area in (runtime_cli, images_cli, host_cli):

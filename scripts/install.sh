@@ -49,7 +49,7 @@ done
 say "preparing the host (guest kernel + initramfs, KVM probe, libvirtd)"
 .venv/bin/mesos-hyper host up
 
-if ! curl -fsS -o /dev/null "http://$REGISTRY/v2/"; then
+if ! curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
   say "starting a local Docker registry on $REGISTRY"
   mkdir -p /etc/mesos-hyper "$STATE/registry" /var/log/mesos-hyper
   cat > /etc/mesos-hyper/registry.yml <<YML
@@ -67,7 +67,7 @@ YML
   setsid nohup docker-registry serve /etc/mesos-hyper/registry.yml \
     >>/var/log/mesos-hyper/registry.log 2>&1 < /dev/null &
   for _ in $(seq 1 50); do
-    curl -fsS -o /dev/null "http://$REGISTRY/v2/" && break
+    curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null && break
     sleep 0.2
   done
   curl -fsS -o /dev/null "http://$REGISTRY/v2/" || { echo "registry did not start" >&2; exit 1; }

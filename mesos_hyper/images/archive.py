@@ -207,8 +207,10 @@ def _load_docker(source: Source, store: ImageStore) -> list[Image]:
     for item in manifest:
         config_name, layer_names = item.get("Config"), item.get("Layers")
         repo_tags = item.get("RepoTags") or []
-        if not isinstance(config_name, str) or not isinstance(layer_names, list) or not all(
-            isinstance(n, str) for n in [*layer_names, *repo_tags]
+        if (
+            not isinstance(config_name, str)
+            or not isinstance(layer_names, list)
+            or not all(isinstance(n, str) for n in [*layer_names, *repo_tags])
         ):
             raise IntegrityError(f"archive {source.label}: malformed manifest.json entry")
         config_raw = _read_small(source, config_name)
@@ -318,4 +320,3 @@ def _load_oci(source: Source, store: ImageStore) -> list[Image]:
                 break
         images.append(store.add(parsed.config.digest, digest, layers, names))
     return images
-

@@ -303,9 +303,18 @@ def demo_rootfs(dest: Path) -> None:
         [str(busybox), "--list"], capture_output=True, text=True, check=True
     ).stdout.split()
     for name, mode in {
-        "bin": 0o755, "etc": 0o755, "dev": 0o755, "proc": 0o555, "sys": 0o555,
-        "run": 0o755, "tmp": 0o1777, "root": 0o700, "home": 0o755, "home/app": 0o755,
-        "var": 0o755, "var/tmp": 0o1777,
+        "bin": 0o755,
+        "etc": 0o755,
+        "dev": 0o755,
+        "proc": 0o555,
+        "sys": 0o555,
+        "run": 0o755,
+        "tmp": 0o1777,
+        "root": 0o700,
+        "home": 0o755,
+        "home/app": 0o755,
+        "var": 0o755,
+        "var/tmp": 0o1777,
     }.items():
         (dest / name).mkdir()
         (dest / name).chmod(mode)

@@ -34,15 +34,14 @@ def register(sub: argparse._SubParsersAction, *, in_use: InUse | None = None) ->
     images.set_defaults(func=images_cmd)
 
     rmi = sub.add_parser(
-        "rmi", help="remove images",
+        "rmi",
+        help="remove images",
         description="Untag or remove images; refused while a container uses the image.",
     )
     rmi.add_argument("references", nargs="+", metavar="REF")
     rmi.set_defaults(func=functools.partial(rmi_cmd, in_use=in_use or runtime_in_use))
 
-    load = sub.add_parser(
-        "load", help="load images from a docker save tarball or an OCI layout"
-    )
+    load = sub.add_parser("load", help="load images from a docker save tarball or an OCI layout")
     load.add_argument("-i", "--input", required=True, type=Path, metavar="FILE|DIR")
     load.set_defaults(func=load_cmd)
 
@@ -53,15 +52,10 @@ def register(sub: argparse._SubParsersAction, *, in_use: InUse | None = None) ->
 
 
 def runtime_in_use(image_id: str) -> bool:
-    """Asks the runtime; without an answer nothing may be deleted."""
-    try:
-        from mesos_hyper.runtime import in_use  # type: ignore[attr-defined]
-    except ImportError:
-        raise HyperError(
-            "cannot tell whether the image is in use (mesos_hyper.runtime.in_use is missing);"
-            " not removing it"
-        ) from None
-    return bool(in_use(image_id))
+    """Asks the runtime (libvirt) whether a pod was started from the image."""
+    from mesos_hyper.runtime import in_use
+
+    return in_use(image_id)
 
 
 def store() -> ImageStore:
@@ -121,8 +115,11 @@ def images_cmd(args: argparse.Namespace) -> int:
     rows = [("REPOSITORY", "TAG", "IMAGE ID", "SIZE"), *image_rows(images)]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print("   ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3],
-              sep="   ")
+        print(
+            "   ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)),
+            row[3],
+            sep="   ",
+        )
     return 0
 
 

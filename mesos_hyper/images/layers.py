@@ -238,8 +238,12 @@ class _Unpacker:
         mode = member.mode & 0o7777
         ns = int(member.mtime * 1_000_000_000)
         if member.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=pfd)
+            fd = os.open(
+                base,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=pfd,
+            )
             try:
                 src = tar.extractfile(member)
                 assert src is not None
@@ -273,8 +277,9 @@ class _Unpacker:
                 os.mkfifo(base, 0o600, dir_fd=pfd)
             else:
                 kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-                os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor),
-                         dir_fd=pfd)
+                os.mknod(
+                    base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=pfd
+                )
             os.chown(base, uid, gid, dir_fd=pfd, follow_symlinks=False)
             os.chmod(base, mode, dir_fd=pfd)  # just created by us: not a symlink
             os.utime(base, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
@@ -318,8 +323,15 @@ class _Unpacker:
             try:
                 os.setxattr(fd, name, value.encode("utf-8", "surrogateescape"))
             except OSError as err:
-                log.event(LOG, "xattr not applied", logging.WARNING, layer=self.digest,
-                          entry=member.name, name=name, error=err.strerror)
+                log.event(
+                    LOG,
+                    "xattr not applied",
+                    logging.WARNING,
+                    layer=self.digest,
+                    entry=member.name,
+                    name=name,
+                    error=err.strerror,
+                )
 
     def finish(self) -> None:
         """Directory mtimes last: writing their children changed them."""

@@ -82,13 +82,33 @@ def make_ext4(source: Path, image: Path, label: str, fs_uuid: str) -> None:
     with open(image, "wb") as f:
         f.truncate(size)
     cmd = [
-        "mkfs.ext4", "-q", "-F", "-T", "default", "-O", "^has_journal", "-m", "0",
-        "-N", str(int(inodes * 1.25) + 1024), "-L", label, "-U", fs_uuid,
-        "-E", "root_owner=0:0", "-d", str(source), str(image),
+        "mkfs.ext4",
+        "-q",
+        "-F",
+        "-T",
+        "default",
+        "-O",
+        "^has_journal",
+        "-m",
+        "0",
+        "-N",
+        str(int(inodes * 1.25) + 1024),
+        "-L",
+        label,
+        "-U",
+        fs_uuid,
+        "-E",
+        "root_owner=0:0",
+        "-d",
+        str(source),
+        str(image),
     ]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=MKFS_TIMEOUT_S,
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=MKFS_TIMEOUT_S,
             env={**os.environ, "LC_ALL": "C"},
         )
     except FileNotFoundError:
@@ -175,6 +195,11 @@ def ensure_base_disk(
         finally:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
-    log.event(LOG, "base disk built", image=image_id, size=disk.path.stat().st_size,
-              seconds=round(time.monotonic() - started, 2))
+    log.event(
+        LOG,
+        "base disk built",
+        image=image_id,
+        size=disk.path.stat().st_size,
+        seconds=round(time.monotonic() - started, 2),
+    )
     return disk

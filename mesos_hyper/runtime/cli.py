@@ -17,14 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "streamed live; the exit status is the container's; Ctrl-C stops the guest gracefully.",
     )
     run.add_argument("--cpus", type=int, default=1, help="virtual CPUs (default 1)")
-    run.add_argument("--memory", type=int, default=256, metavar="MiB", help="guest RAM (default 256)")
+    run.add_argument(
+        "--memory", type=int, default=256, metavar="MiB", help="guest RAM (default 256)"
+    )
     run.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL")
     run.add_argument("-w", "--workdir", default=None, metavar="DIR")
     run.add_argument("-u", "--user", default=None, metavar="USER[:GROUP]")
     run.add_argument("--entrypoint", default=None, metavar="CMD")
     run.add_argument("--name", default=None)
     run.add_argument(
-        "--pull", choices=("missing", "always", "never"), default="missing",
+        "--pull",
+        choices=("missing", "always", "never"),
+        default="missing",
         help="when to pull the image (default: missing)",
     )
     run.add_argument("image", metavar="IMAGE")
@@ -50,8 +54,12 @@ def _run(args: argparse.Namespace) -> int:
         user=args.user,
     )
     request = RunRequest(
-        image=args.image, options=options, cpus=args.cpus, memory_mib=args.memory,
-        name=args.name, pull=args.pull,
+        image=args.image,
+        options=options,
+        cpus=args.cpus,
+        memory_mib=args.memory,
+        name=args.name,
+        pull=args.pull,
     )
     return run_cli(request)
 
@@ -64,8 +72,23 @@ def _entrypoint(value: str | None) -> list[str] | None:
 
 
 def _valid_name(name: str) -> bool:
-    return 0 < len(name) <= 64 and all(c.isalnum() or c in "._-" for c in name) and name[0].isalnum()
+    return (
+        0 < len(name) <= 64 and all(c.isalnum() or c in "._-" for c in name) and name[0].isalnum()
+    )
 
 
 def _ps(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from vmctl.lifecycle import list_ours
+
+    rows = [("NAME", "IMAGE", "STATE", "DOMAIN")]
+    for info in sorted(list_ours(), key=lambda i: i.name):
+        meta = info.metadata
+        image = meta.get("reference") or meta.get("image", "")[:19]
+        name = meta.get("name") or meta.get("container-id", info.name)
+        rows.append((name, image, "running" if info.active else "defined", info.name))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0

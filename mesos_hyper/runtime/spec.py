@@ -72,8 +72,12 @@ def process_spec(config: ImageConfig, passwd: str, group: str, opts: RunOptions)
     argv = command_line(config, opts)
     workdir = opts.workdir or config.working_dir or "/"
     if not workdir.startswith("/"):
-        raise UsageError(f"the working directory {workdir!r} is invalid, it must be an absolute path")
-    uid, gid, groups = resolve_user(opts.user if opts.user is not None else config.user, passwd, group)
+        raise UsageError(
+            f"the working directory {workdir!r} is invalid, it must be an absolute path"
+        )
+    uid, gid, groups = resolve_user(
+        opts.user if opts.user is not None else config.user, passwd, group
+    )
     env = merge_env(config.env, opts.env)
     env.update(opts.extra_env)
     env.setdefault("PATH", DEFAULT_PATH)
