@@ -56,3 +56,8 @@ def insecure_registries() -> set[str]:
     """Registries reached over plain http; loopback ones always are."""
     raw = os.environ.get("MESOS_HYPER_INSECURE_REGISTRIES", "")
     return {item.strip() for item in raw.split(",") if item.strip()}
+
+
+def registry_retry_seconds() -> float:
+    """How long a registry call keeps retrying connection errors and 5xx before giving up."""
+    return float(os.environ.get("MESOS_HYPER_REGISTRY_RETRY_SECONDS") or 60)

@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from mesos_hyper.errors import IntegrityError, NotFoundError, UnsafeArchiveError, UsageError
-from mesos_hyper.images.build import (
-    OCI_CONFIG,
-    OCI_LAYER_GZIP,
-    OCI_LAYER_TAR,
-    OCI_MANIFEST,
-    canonical_json,
-    sha256,
-)
+from mesos_hyper.images.build import canonical_json, sha256
 from mesos_hyper.images.image_config import ImageConfig
-from mesos_hyper.images.manifest import Index, parse_manifest, select_platform
+from mesos_hyper.images.manifest import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Index,
+    parse_manifest,
+    select_platform,
+)
 from mesos_hyper.images.reference import Reference
 
 if TYPE_CHECKING:
@@ -235,7 +236,7 @@ def _load_docker(source: Source, store: ImageStore) -> list[Image]:
                 raise IntegrityError(
                     f"archive {source.label}: layer {name} is {digest}, the config says {diff_id}"
                 )
-            layers.append((digest, size, OCI_LAYER_GZIP if compressed else OCI_LAYER_TAR))
+            layers.append((digest, size, OCI_LAYER_GZIP if compressed else OCI_LAYER))
         if not store.blobs.has(config_digest):
             store.blobs.write_bytes(config_digest, config_raw)
         manifest_raw = _synthesize_manifest(config_digest, len(config_raw), layers)

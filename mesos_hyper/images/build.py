@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesos_hyper.errors import HyperError, UsageError
+from mesos_hyper.images.manifest import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 EPOCH = 0  # every mtime in a built layer, for reproducible digests
 DEMO_REPOSITORY = "mesos-hyper/demo"
 DEMO_CMD = (
@@ -98,7 +100,7 @@ class Layer:
 def _finish_layer(tar_bytes: bytes, compress: bool) -> Layer:
     if not compress:
         digest = sha256(tar_bytes)
-        return Layer(tar_bytes, digest, digest, OCI_LAYER_TAR)
+        return Layer(tar_bytes, digest, digest, OCI_LAYER)
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
         gz.write(tar_bytes)

@@ -56,7 +56,7 @@ class RegistryClient:
         insecure: bool | None = None,
         credentials: tuple[str, str] | None = None,
         timeout: float = 30,
-        retry_seconds: float = 60,
+        retry_seconds: float | None = None,
     ) -> None:
         self.registry = registry
         endpoint = HUB_ENDPOINT if registry == HUB else registry
@@ -65,7 +65,9 @@ class RegistryClient:
         self.base = f"{'http' if insecure else 'https'}://{endpoint}/v2"
         self.credentials = credentials if credentials is not None else credentials_for(registry)
         self.timeout = timeout
-        self.retry_seconds = retry_seconds
+        self.retry_seconds = (
+            retry_seconds if retry_seconds is not None else config.registry_retry_seconds()
+        )
         self.session = requests.Session()
         self._tokens: dict[str, str] = {}
 

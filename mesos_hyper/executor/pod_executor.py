@@ -1,0 +1,244 @@
+"""The pod executor: one per Mesos executor, on the host, beside its VM.
+
+It subscribes to the agent at once (before any slow work, so the agent's executor
+registration timeout never fires), then for each LAUNCH fetches the URIs, pulls the
+image, boots the pod VM and reports TASK_STARTING / RUNNING / FINISHED | FAILED | KILLED.
+Before it exits it records the container's termination for the ECP's ``wait``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mesos_hyper.executor.agent_api import AgentConnection
+from mesos_hyper.executor.fetcher import fetch_all
+from mesos_hyper.executor.settings import ExecutorSettings
+
+from mesos_hyper import config, log
+from mesos_hyper.containerizer.messages import (
+    LaunchRequest,
+    TaskSpec,
+    exit_status,
+    task_from_v1_json,
+)
+from mesos_hyper.errors import HyperError
+from mesos_hyper.executor.command import run_options
+from mesos_hyper.executor.task_status import Outcome, from_exit
+from mesos_hyper.images.store import ImageStore
+from mesos_hyper.runtime.spec import process_spec
+from mesos_hyper.state import StateStore, Status, Termination
+from vmctl.pod import Pod, PodConfig
+
+LOG = logging.getLogger(__name__)
+# Guest RAM on top of the task's mem: kernel, init, page tables. Documented in docs/.
+MEMORY_OVERHEAD_MIB = 64
+MIN_MEMORY_MIB = 128
+ACK_TIMEOUT_S = 30.0
+
+
+@dataclass
+class RunningTask:
+    spec: TaskSpec
+    pod: Pod | None = None
+    killed: bool = False
+    thread: threading.Thread | None = None
+
+
+class PodExecutor:
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        launch: LaunchRequest,
+        store: StateStore,
+        paths: config.Paths,
+        default_image: str | None,
+    ) -> None:
+        self.settings = settings
+        self.launch = launch
+        self.store = store
+        self.paths = paths
+        self.default_image = default_image
+        self.sandbox = Path(launch.directory)
+        self.tasks: dict[str, RunningTask] = {}
+        self.done = threading.Event()
+        self.last_outcome: Outcome | None = None
+        self.connection = AgentConnection(settings, self.handle)
+        self._lock = threading.Lock()
+
+    # ---- events from the agent -------------------------------------------------
+
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "LAUNCH":
+            self._on_launch(event.get("launch", {}).get("task", {}))
+        elif kind == "KILL":
+            kill = event.get("kill", {})
+            task_id = kill.get("task_id", {}).get("value", "")
+            grace = _grace(kill.get("kill_policy"))
+            self.kill(task_id, grace)
+        elif kind == "SHUTDOWN":
+            log.event(LOG, "shutdown requested by the agent")
+            for task_id in list(self.tasks):
+                self.kill(task_id, self.settings.shutdown_grace_period)
+            if not self.tasks:
+                self.done.set()
+        elif kind == "ERROR":
+            log.event(LOG, "agent sent an error", logging.WARNING, message=event.get("error"))
+
+    def _on_launch(self, task_doc: dict[str, Any]) -> None:
+        try:
+            task = task_from_v1_json(task_doc)
+        except HyperError as err:
+            task_id = str(task_doc.get("task_id", {}).get("value", "unknown"))
+            self.connection.send_update(task_id, "TASK_FAILED", message=str(err))
+            return
+        with self._lock:
+            if task.task_id in self.tasks or self.tasks:
+                # Pods of several tasks per executor are not built yet: refuse clearly.
+                self.connection.send_update(
+                    task.task_id,
+                    "TASK_FAILED",
+                    message="mesos-hyper runs one task per executor for now",
+                    reason="REASON_TASK_INVALID",
+                )
+                return
+            running = RunningTask(task)
+            self.tasks[task.task_id] = running
+        running.thread = threading.Thread(target=self._run, args=(running,), daemon=True)
+        running.thread.start()
+
+    def kill(self, task_id: str, grace_s: float | None) -> None:
+        running = self.tasks.get(task_id)
+        if running is None:
+            log.event(LOG, "kill for an unknown task", logging.WARNING, task_id=task_id)
+            return
+        running.killed = True
+        pod = running.pod
+        grace = grace_s if grace_s is not None else self.settings.shutdown_grace_period
+        if pod is not None:
+            threading.Thread(target=pod.stop, args=(grace,), daemon=True).start()
+
+    # ---- running one task ------------------------------------------------------
+
+    def _run(self, running: RunningTask) -> None:
+        task = running.spec
+        send = self.connection.send_update
+        send(task.task_id, "TASK_STARTING")
+        try:
+            outcome = self._boot_and_wait(running)
+        except HyperError as err:
+            log.event(LOG, "task failed to start", logging.ERROR, task_id=task.task_id, error=err)
+            reason = (
+                "REASON_CONTAINER_LAUNCH_FAILED"
+                if running.pod is None
+                else "REASON_EXECUTOR_TERMINATED"
+            )
+            outcome = Outcome("TASK_FAILED", str(err), reason)
+        finally:
+            if running.pod is not None:
+                running.pod.destroy()
+        if running.killed and outcome.state != "TASK_FINISHED":
+            outcome = Outcome("TASK_KILLED", outcome.message, outcome.reason)
+        send(task.task_id, outcome.state, message=outcome.message, reason=outcome.reason)
+        self.last_outcome = outcome
+        with self._lock:
+            del self.tasks[task.task_id]
+            if not self.tasks:
+                self.done.set()
+
+    def _boot_and_wait(self, running: RunningTask) -> Outcome:
+        task = running.spec
+        container = task.container or self.launch.container
+        command = task.command or self.launch.executor.command
+        if command is not None and command.uris:
+            fetch_all(command.uris, self.sandbox)
+        reference = (container.image if container else None) or self.default_image
+        if not reference:
+            raise HyperError("the task names no image and no default image is configured")
+        images = ImageStore(self.paths.images)
+        force = bool(container and container.force_pull)
+        image = images.pull(reference, force=force)
+        base = images.base_disk(image)
+        passwd, group = images.user_db(image)
+        hostname = (container.hostname if container and container.hostname else None) or _hostname(
+            task.task_id
+        )
+        opts = run_options(command, task_env=self._task_env(task), hostname=hostname)
+        spec = process_spec(image.config, passwd, group, opts)
+        resources = self.launch.resources
+        pod = Pod(
+            PodConfig(
+                name=self.launch.container_id,
+                kernel=self.paths.kernel,
+                initramfs=self.paths.initramfs,
+                base_disk=base,
+                workdir=self.paths.containers / self.launch.container_id,
+                vcpus=max(1, math.ceil(resources.cpus or 1)),
+                memory_mib=max(MIN_MEMORY_MIB, int(resources.mem_mb or 0) + MEMORY_OVERHEAD_MIB),
+                metadata={
+                    "container-id": self.launch.container_id,
+                    "state-root": str(self.store.root),
+                    "image": image.id,
+                },
+            )
+        )
+        running.pod = pod
+        if running.killed:
+            return Outcome("TASK_KILLED", "Task killed before it started")
+        stdout = (self.sandbox / "stdout").open("ab", buffering=0)
+        stderr = (self.sandbox / "stderr").open("ab", buffering=0)
+        try:
+            pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
+            self.store.update(
+                self.launch.container_id, status=Status.RUNNING, domain=pod.domain_name
+            )
+            self.connection.send_update(task.task_id, "TASK_RUNNING")
+            code = pod.wait()
+        finally:
+            stdout.close()
+            stderr.close()
+        return from_exit(code, killed=running.killed)
+
+    def _task_env(self, task: TaskSpec) -> dict[str, str]:
+        return {
+            "MESOS_TASK_ID": task.task_id,
+            "MESOS_FRAMEWORK_ID": self.settings.framework_id,
+            "MESOS_EXECUTOR_ID": self.settings.executor_id,
+            "MESOS_CONTAINER_NAME": f"mesos-hyper-{self.launch.container_id}",
+        }
+
+    # ---- the process ----------------------------------------------------------
+
+    def run(self) -> int:
+        self.connection.start()
+        self.done.wait()
+        self.connection.wait_acknowledged(ACK_TIMEOUT_S)
+        outcome = self.last_outcome or Outcome("TASK_KILLED", "executor shut down")
+        code = 0 if outcome.state == "TASK_FINISHED" else 1
+        self.store.mark_terminated(
+            self.launch.container_id,
+            Termination(
+                status=exit_status(code),
+                state=outcome.state,
+                reasons=[outcome.reason] if outcome.reason else [],
+                message=outcome.message,
+            ),
+        )
+        self.connection.close()
+        return 0
+
+
+def _grace(kill_policy: dict[str, Any] | None) -> float | None:
+    if not kill_policy or "grace_period" not in kill_policy:
+        return None
+    return int(kill_policy["grace_period"].get("nanoseconds", 0)) / 1e9
+
+
+def _hostname(task_id: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in task_id)[:63].strip("-")
+    return cleaned or "mesos-hyper"
