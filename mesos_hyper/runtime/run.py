@@ -39,6 +39,7 @@ class RunRequest:
 class RunResult:
     exit_code: int
     timings: dict[str, float]
+    error: str | None = None
 
 
 def new_name() -> str:
@@ -108,8 +109,9 @@ class Runner:
                 if not self._stopping.is_set():
                     raise
                 code = KILLED_EXIT
+            error = pod.error
         log.event(LOG, "container ended", name=self.name, exit_code=code)
-        return RunResult(code, self.timings)
+        return RunResult(code, self.timings, error)
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Graceful stop (SIGTERM in the guest), then destroy after ``grace_s``."""
@@ -144,4 +146,6 @@ def run_cli(request: RunRequest) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if result.error:
+        print(f"mesos-hyper: {result.error}", file=sys.stderr)
     return result.exit_code
