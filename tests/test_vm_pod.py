@@ -1,0 +1,109 @@
+"""Domain XML and the Pod lifecycle against real libvirtd/QEMU."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mesos_hyper.config import Paths
+from mesos_hyper.errors import VMError
+from mesos_hyper.images.build import demo_rootfs
+from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, read_metadata
+from vmctl.guest.protocol import ProcessSpec
+from vmctl.lifecycle import list_ours
+from vmctl.pod import Pod, PodConfig
+
+
+def test_domain_xml_has_only_what_the_guest_needs(tmp_path):
+    spec = DomainSpec(
+        name="mh-x",
+        kernel=Path("/k"),
+        initramfs=Path("/i"),
+        vcpus=2,
+        memory_mib=300,
+        disks=[DiskSpec(tmp_path / "o.qcow2")],
+        channels=[ChannelSpec("mh.status", tmp_path / "s.sock")],
+        console_log=tmp_path / "console.log",
+        metadata={"container-id": "abc"},
+    )
+    root = ET.fromstring(spec.to_xml())
+    assert root.get("type") == "qemu"
+    assert root.findtext("os/kernel") == "/k" and root.findtext("vcpu") == "2"
+    assert root.find("devices/disk/target").get("bus") == "virtio"
+    assert root.find("devices/channel/target").get("name") == "mh.status"
+    assert root.find("devices/controller[@type='usb']").get("model") == "none"
+    assert root.find("devices/graphics") is None and root.find("devices/interface") is None
+    assert {e.text for e in root.findall("*") if e.tag.startswith("on_")} == {"destroy"}
+    assert read_metadata(spec.to_xml()) == {"container-id": "abc"}
+    with pytest.raises(ValueError):
+        DomainSpec(name="other", kernel=Path("/k"), initramfs=Path("/i"))
+
+
+@pytest.fixture
+def base_disk():
+    workdir = Path(tempfile.mkdtemp(prefix="mh-test-pod."))
+    workdir.chmod(0o711)
+    tree = workdir / "tree"
+    tree.mkdir()
+    demo_rootfs(tree)
+    disk = workdir / "base.ext4"
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-O", "^has_journal", "-d", str(tree), str(disk), "32M"], check=True
+    )
+    disk.chmod(0o644)
+    yield disk
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _pod(base_disk: Path, name: str) -> Pod:
+    paths = Paths.from_env()
+    return Pod(
+        PodConfig(
+            name=name,
+            kernel=paths.kernel,
+            initramfs=paths.initramfs,
+            base_disk=base_disk,
+            workdir=base_disk.parent / name,
+            disk_bytes=64 << 20,
+            metadata={"test": "yes"},
+        )
+    )
+
+
+@pytest.mark.vm
+def test_qemu_killed_from_outside_is_a_vmerror_and_leaves_nothing(base_disk, no_leaks):
+    pod = _pod(base_disk, "killed")
+    with pod:
+        pod.start(
+            ProcessSpec(argv=["sleep", "1000"], env=["PATH=/bin"]), lambda _b: None, lambda _b: None
+        )
+        assert any(d.name == pod.domain_name and d.metadata["test"] == "yes" for d in list_ours())
+        qemu = subprocess.run(
+            ["pgrep", "-f", f"guest={pod.domain_name}"], capture_output=True, text=True
+        )
+        os.kill(int(qemu.stdout.split()[0]), signal.SIGKILL)
+        with pytest.raises(VMError, match="without reporting an exit status"):
+            pod.wait(60)
+    assert not pod.config.workdir.exists()
+
+
+@pytest.mark.vm
+def test_stop_with_grace_then_destroy(base_disk, no_leaks):
+    ready = threading.Event()
+    with _pod(base_disk, "stubborn") as pod:
+        script = "trap '' TERM; echo ready; exec sleep 1000"
+        spec = ProcessSpec(argv=["sh", "-c", script], env=["PATH=/bin"])
+        pod.start(spec, lambda b: ready.set() if b"ready" in b else None, lambda _b: None)
+        assert ready.wait(30)
+        assert pod.stop(1.0) is None  # SIGTERM ignored: destroyed after the grace period
+        with pytest.raises(VMError):
+            pod.wait(30)
+    pod.destroy()  # idempotent
