@@ -42,7 +42,7 @@ if [ ! -e "$stamp" ]; then
 else
   say "virtualenv: up to date"
 fi
-for tool in mesos-hyper; do
+for tool in mesos-hyper mesos-hyper-containerizer; do
   ln -sfn "$REPO/.venv/bin/$tool" "/usr/local/bin/$tool"
 done
 

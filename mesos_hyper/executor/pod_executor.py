@@ -15,10 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mesos_hyper.executor.agent_api import AgentConnection
-from mesos_hyper.executor.fetcher import fetch_all
-from mesos_hyper.executor.settings import ExecutorSettings
-
 from mesos_hyper import config, log
 from mesos_hyper.containerizer.messages import (
     LaunchRequest,
@@ -27,7 +23,10 @@ from mesos_hyper.containerizer.messages import (
     task_from_v1_json,
 )
 from mesos_hyper.errors import HyperError
+from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.command import run_options
+from mesos_hyper.executor.fetcher import fetch_all
+from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_status import Outcome, from_exit
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.runtime.spec import process_spec
@@ -81,8 +80,8 @@ class PodExecutor:
             task_id = kill.get("task_id", {}).get("value", "")
             grace = _grace(kill.get("kill_policy"))
             self.kill(task_id, grace)
-        elif kind == "SHUTDOWN":
-            log.event(LOG, "shutdown requested by the agent")
+        elif kind in ("SHUTDOWN", "AGENT_GONE"):
+            log.event(LOG, "shutting down", why=kind)
             for task_id in list(self.tasks):
                 self.kill(task_id, self.settings.shutdown_grace_period)
             if not self.tasks:
@@ -193,6 +192,7 @@ class PodExecutor:
         stdout = (self.sandbox / "stdout").open("ab", buffering=0)
         stderr = (self.sandbox / "stderr").open("ab", buffering=0)
         try:
+            self.store.update(self.launch.container_id, domain=pod.domain_name)
             pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
             self.store.update(
                 self.launch.container_id, status=Status.RUNNING, domain=pod.domain_name

@@ -1,0 +1,209 @@
+"""The seven commands a Mesos 1.0 agent runs its external containerizer with.
+
+Each invocation is a short-lived process (``launch`` starts the detached pod executor and
+returns); the state lives in records under ``$MESOS_WORK_DIRECTORY/mesos-hyper``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from mesos_hyper import log
+from mesos_hyper.containerizer import executor_process, messages, recordio
+from mesos_hyper.state import ContainerRecord, Limits, StateStore, Status, Termination, default_root
+
+LOG = logging.getLogger(__name__)
+LAUNCH_FILE = "launch.pb"
+EXECUTOR_KILL_GRACE_S = 10.0
+
+
+def _store() -> StateStore:
+    return StateStore(default_root())
+
+
+def _limits(resources: messages.ResourcesSpec) -> Limits:
+    return Limits(
+        cpus=resources.cpus,
+        mem_mb=resources.mem_mb,
+        disk_mb=resources.disk_mb,
+        ports=resources.ports,
+    )
+
+
+def launch(stdin: BinaryIO) -> None:
+    from mesos_hyper.proto import containerizer_pb2
+
+    raw = recordio.read_record(stdin)
+    request = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
+    store = _store()
+    store.create(request.container_id, sandbox=request.directory, limits=_limits(request.resources))
+    cid = request.container_id
+    try:
+        (store.containers_dir / cid / LAUNCH_FILE).write_bytes(raw)
+        env = {
+            **os.environ,
+            "MESOS_HYPER_CONTAINER_ID": cid,
+            "MESOS_HYPER_STATE_ROOT": str(store.root),
+        }
+        env.setdefault("MESOS_DIRECTORY", request.directory)
+        pid, started = executor_process.spawn(Path(request.directory), env)
+    except Exception as err:
+        store.mark_terminated(
+            cid,
+            Termination(
+                status=messages.exit_status(1),
+                state="TASK_FAILED",
+                reasons=("REASON_CONTAINER_LAUNCH_FAILED",),
+                message=f"launch failed: {err}",
+            ),
+        )
+        raise
+    store.update(cid, pids={"executor": pid, "executor_start": started})
+    log.event(LOG, "launched", container=cid, executor_pid=pid)
+
+
+def _executor(record: ContainerRecord) -> tuple[int | None, int | None]:
+    return record.pids.get("executor"), record.pids.get("executor_start")
+
+
+def _cleanup_vm(record: ContainerRecord) -> None:
+    if record.domain:
+        from vmctl.lifecycle import destroy_by_name
+
+        destroy_by_name(record.domain)
+
+
+def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    from mesos_hyper.proto import containerizer_pb2
+
+    cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Wait))
+    store = _store()
+    record = store.get(cid)
+    pid, started = _executor(record)
+
+    def watch_executor() -> None:
+        if pid and started:
+            executor_process.wait_exit(pid, started)
+        time.sleep(0.5)  # the executor writes its termination just before it exits
+        current = store.get(cid)
+        if current.live:
+            _cleanup_vm(current)
+            store.mark_terminated(
+                cid,
+                Termination(
+                    status=messages.signal_status(signal.SIGKILL),
+                    state="TASK_FAILED",
+                    reasons=("REASON_EXECUTOR_TERMINATED",),
+                    message="executor exited unexpectedly",
+                ),
+            )
+
+    if record.live:
+        threading.Thread(target=watch_executor, daemon=True).start()
+    record = store.wait_terminated(cid)
+    term = record.termination
+    assert term is not None
+    recordio.write_message(
+        stdout,
+        messages.build_termination(term.status, term.state, tuple(term.reasons), term.message),
+    )
+
+
+def destroy(stdin: BinaryIO) -> None:
+    from mesos_hyper.proto import containerizer_pb2
+
+    cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Destroy))
+    store = _store()
+    record = store.get(cid)
+    pid, started = _executor(record)
+    executor_process.kill(pid, started, EXECUTOR_KILL_GRACE_S)
+    record = store.get(cid)
+    _cleanup_vm(record)
+    if record.live:
+        store.mark_terminated(
+            cid,
+            Termination(
+                status=messages.signal_status(signal.SIGKILL),
+                state="TASK_KILLED",
+                reasons=(),
+                message="container destroyed",
+            ),
+        )
+    log.event(LOG, "destroyed", container=cid)
+
+
+def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    from mesos_hyper.proto import containerizer_pb2
+
+    cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Usage))
+    record = _store().get(cid)
+    stats = None
+    if record.domain and record.status == Status.RUNNING:
+        from vmctl.stats import domain_usage
+
+        stats = domain_usage(record.domain)
+    limits = record.limits
+    values = {
+        "cpus_limit": limits.cpus,
+        "mem_limit_bytes": int(limits.mem_mb * (1 << 20)) if limits.mem_mb else None,
+        "disk_limit_bytes": int(limits.disk_mb * (1 << 20)) if limits.disk_mb else None,
+        **(stats or {}),
+    }
+    usage_obj = messages.Usage(
+        timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
+    )
+    recordio.write_message(stdout, messages.build_resource_statistics(usage_obj))
+
+
+def update(stdin: BinaryIO) -> None:
+    from mesos_hyper.proto import containerizer_pb2
+
+    request = messages.from_update(recordio.read_message(stdin, containerizer_pb2.Update))
+    store = _store()
+    store.get(request.container_id)
+    store.update(request.container_id, limits=_limits(request.resources))
+    log.event(
+        LOG, "limits recorded (live VM resizing is not applied yet)", container=request.container_id
+    )
+
+
+def containers(stdout: BinaryIO) -> None:
+    live = [r.container_id for r in _store().list() if r.live]
+    recordio.write_message(stdout, messages.build_containers(live))
+
+
+def recover() -> None:
+    """Reconcile records with the processes and VMs that survived a restart."""
+    store = _store()
+    known_domains = set()
+    for record in store.list():
+        if record.domain:
+            known_domains.add(record.domain)
+        if not record.live:
+            continue
+        pid, started = _executor(record)
+        if executor_process.alive(pid, started):
+            continue
+        _cleanup_vm(record)
+        store.mark_terminated(
+            record.container_id,
+            Termination(
+                status=messages.signal_status(signal.SIGKILL),
+                state="TASK_FAILED",
+                reasons=("REASON_EXECUTOR_TERMINATED",),
+                message="executor was gone when the agent recovered",
+            ),
+        )
+        log.event(LOG, "recovered a dead container", container=record.container_id)
+    from vmctl.lifecycle import destroy_by_name, list_ours
+
+    for info in list_ours():
+        if info.metadata.get("state-root") == str(store.root) and info.name not in known_domains:
+            destroy_by_name(info.name)
+            log.event(LOG, "destroyed an orphan VM", domain=info.name)

@@ -1,0 +1,38 @@
+"""``python -m mesos_hyper.executor``: the pod executor that ``launch`` starts, detached."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from mesos_hyper import config, log
+from mesos_hyper.containerizer import messages, recordio
+from mesos_hyper.errors import HyperError
+from mesos_hyper.executor.pod_executor import PodExecutor
+from mesos_hyper.executor.settings import ExecutorSettings
+from mesos_hyper.state import StateStore
+
+
+def main() -> int:
+    log.setup(os.environ.get("MESOS_HYPER_LOG_LEVEL") or "INFO")
+    try:
+        from mesos_hyper.proto import containerizer_pb2
+
+        settings = ExecutorSettings.from_env(os.environ)
+        container_id = os.environ["MESOS_HYPER_CONTAINER_ID"]
+        store = StateStore(Path(os.environ["MESOS_HYPER_STATE_ROOT"]))
+        raw = (store.containers_dir / container_id / "launch.pb").read_bytes()
+        launch = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
+        default_image = os.environ.get("MESOS_DEFAULT_CONTAINER_IMAGE") or os.environ.get(
+            "MESOS_HYPER_DEFAULT_IMAGE"
+        )
+        executor = PodExecutor(settings, launch, store, config.Paths.from_env(), default_image)
+        return executor.run()
+    except (HyperError, KeyError, OSError) as err:
+        print(f"mesos-hyper executor: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
