@@ -1,0 +1,130 @@
+"""The ECP end to end: a Mesos 1.0.4 agent double drives mesos-hyper-containerizer, whose
+pod executor speaks the v1 executor API and runs the task in a real VM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mesos_hyper.config import Paths
+from mesos_hyper.images.build import build_image, demo_rootfs, layer_from_dir, push_image
+from mesos_hyper.proto import containerizer_pb2, mesos_pb2
+from tests.agent_double import Agent
+from tests.registry_fixtures import registry  # noqa: F401
+
+pytestmark = pytest.mark.vm
+ECP = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
+
+
+@pytest.fixture(scope="module")
+def image(registry):  # noqa: F811
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_rootfs(Path(tmp))
+        layer = layer_from_dir(Path(tmp))
+    ref = f"{registry.host}/t/task:1"
+    push_image(build_image([layer], cmd=["/bin/sh"]), ref)
+    return ref
+
+
+@pytest.fixture
+def agent(tmp_path, no_leaks):
+    root = Path(tempfile.mkdtemp(prefix="mh-test-ecp."))
+    root.chmod(0o711)
+    env = {
+        **os.environ,
+        "MESOS_HYPER_ROOT": str(root),
+        "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
+    }
+    agent = Agent(tmp_path, ECP, env, timeout=120, registration_timeout=120)
+    yield agent
+    agent.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def task(task_id: str, image: str, shell: str, grace_ns: int | None = None) -> mesos_pb2.TaskInfo:
+    info = mesos_pb2.TaskInfo(name=task_id)
+    info.task_id.value = task_id
+    info.command.value = shell
+    info.container.type = mesos_pb2.ContainerInfo.DOCKER
+    info.container.docker.image = image
+    for name, value in (("cpus", 0.5), ("mem", 64)):
+        res = info.resources.add(name=name, type=mesos_pb2.Value.SCALAR)
+        res.scalar.value = value
+    if grace_ns is not None:
+        info.kill_policy.grace_period.nanoseconds = grace_ns
+    return info
+
+
+def states(agent: Agent, task_id: str) -> list[str]:
+    return [mesos_pb2.TaskState.Name(u.status.state) for u in agent.updates(task_id)]
+
+
+def test_task_finishes_with_its_output_in_the_sandbox(agent, image):
+    record = agent.launch_task(task("ok", image, "echo hello from $MESOS_TASK_ID; echo oops >&2"))
+    agent.wait_for_state("ok", mesos_pb2.TASK_FINISHED, timeout=120)
+    assert states(agent, "ok")[:3] == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+    sandbox = Path(record.directory)
+    assert (sandbox / "stdout").read_text() == "hello from ok\n"
+    assert "oops" in (sandbox / "stderr").read_text()
+    agent.wait_for(lambda: record.completed, timeout=60)
+
+
+def test_task_failure_reports_the_exit_status(agent, image):
+    agent.launch_task(task("bad", image, "exit 3"))
+    status = agent.wait_for_state("bad", mesos_pb2.TASK_FAILED, timeout=120)
+    assert "status 3" in status.message
+
+
+def test_kill_with_grace(agent, image):
+    agent.launch_task(task("long", image, "sleep 1000", grace_ns=2_000_000_000))
+    agent.wait_for_state("long", mesos_pb2.TASK_RUNNING, timeout=120)
+    agent.kill_task("long")
+    agent.wait_for_state("long", mesos_pb2.TASK_KILLED, timeout=60)
+
+
+def test_bad_image_fails_the_task_with_a_reason(agent, registry):  # noqa: F811
+    agent.launch_task(task("noimg", f"{registry.host}/t/missing:1", "true"))
+    status = agent.wait_for_state("noimg", mesos_pb2.TASK_FAILED, timeout=60)
+    assert "t/missing" in status.message
+    assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LAUNCH_FAILED
+
+
+def _ecp(tmp_path: Path, command: str, data: bytes | None):
+    env = {**os.environ, "MESOS_WORK_DIRECTORY": str(tmp_path)}
+    return subprocess.run([*ECP, command], input=data, capture_output=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("command", "data", "needle"),
+    [
+        ("launch", b"", "no data"),
+        ("launch", b"\x10\x00", "length"),
+        ("usage", (100).to_bytes(4, sys.byteorder) + b"abc", "truncated"),
+        ("usage", (1 << 31).to_bytes(4, sys.byteorder), "exceeds"),
+        ("wait", (3).to_bytes(4, sys.byteorder) + b"\xff\xff\xff", ""),
+        ("frobnicate", b"", "unknown command"),
+    ],
+)
+def test_malformed_input_is_one_clear_line(tmp_path, command, data, needle):
+    res = _ecp(tmp_path, command, data)
+    assert res.returncode != 0
+    err = res.stderr.decode()
+    assert needle.lower() in err.lower() and "Traceback" not in err
+
+
+def test_unknown_container_and_empty_containers(tmp_path):
+    msg = containerizer_pb2.Usage()
+    msg.container_id.value = "nope"
+    raw = msg.SerializeToString()
+    res = _ecp(tmp_path, "usage", len(raw).to_bytes(4, sys.byteorder) + raw)
+    assert res.returncode != 0 and b"nope" in res.stderr
+    res = _ecp(tmp_path, "containers", None)
+    assert res.returncode == 0
+    length = int.from_bytes(res.stdout[:4], sys.byteorder)
+    assert length == len(res.stdout) - 4 == 0
