@@ -128,3 +128,52 @@ def test_unknown_container_and_empty_containers(tmp_path):
     assert res.returncode == 0
     length = int.from_bytes(res.stdout[:4], sys.byteorder)
     assert length == len(res.stdout) - 4 == 0
+
+
+def _pids(pattern: str) -> list[int]:
+    res = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(p) for p in res.stdout.split()]
+
+
+def test_guest_qemu_killed_from_outside_fails_the_task(agent, image):
+    record = agent.launch_task(task("victim", image, "sleep 1000"))
+    agent.wait_for_state("victim", mesos_pb2.TASK_RUNNING, timeout=120)
+    (qemu,) = _pids(f"guest=mh-{record.container_id}")
+    os.kill(qemu, 9)
+    status = agent.wait_for_state("victim", mesos_pb2.TASK_FAILED, timeout=60)
+    assert "exit status" in status.message
+    agent.wait_for(lambda: record.completed, timeout=60)
+    assert record.termination.result().state == mesos_pb2.TASK_FAILED
+
+
+def test_executor_killed_from_outside_ends_the_container(agent, image):
+    record = agent.launch_task(task("orphaned", image, "sleep 1000"))
+    agent.wait_for_state("orphaned", mesos_pb2.TASK_RUNNING, timeout=120)
+    (executor,) = _pids(f"MESOS_HYPER_CONTAINER_ID={record.container_id}") or _pids(
+        "mesos_hyper.executor"
+    )
+    os.kill(executor, 9)
+    agent.wait_for(lambda: record.completed, timeout=60)
+    termination = record.termination.result()
+    assert "executor exited unexpectedly" in termination.message
+    assert not _pids(f"guest=mh-{record.container_id}")
+
+
+def test_agent_restart_keeps_running_pods(agent, image):
+    record = agent.launch_task(task("survivor", image, "sleep 1000"))
+    agent.wait_for_state("survivor", mesos_pb2.TASK_RUNNING, timeout=120)
+    result = agent.restart()
+    assert record.container_id in result.recovered and not result.orphans
+    assert _pids(f"guest=mh-{record.container_id}")
+    agent.kill_task("survivor")
+    agent.wait_for_state("survivor", mesos_pb2.TASK_KILLED, timeout=60)
+
+
+def test_five_concurrent_launches_all_run(agent, image):
+    ids = [f"par{i}" for i in range(5)]
+    for task_id in ids:
+        agent.launch_task(task(task_id, image, "echo $MESOS_TASK_ID; sleep 3"))
+    for task_id in ids:
+        agent.wait_for_state(task_id, mesos_pb2.TASK_RUNNING, timeout=240)
+    for task_id in ids:
+        agent.wait_for_state(task_id, mesos_pb2.TASK_FINISHED, timeout=120)
