@@ -38,7 +38,7 @@ from tests.agent_double.jsonmap import from_json, to_json
 
 REPO = Path(__file__).resolve().parent.parent
 
-FAKE_ECP = textwrap.dedent('''
+FAKE_ECP = textwrap.dedent("""
     import json, os, select, struct, subprocess, sys, time
     from mesos_hyper.proto import containerizer_pb2 as c, mesos_pb2 as m
 
@@ -132,7 +132,7 @@ FAKE_ECP = textwrap.dedent('''
         log(**fields)
     else:
         log(**fields)
-''')
+""")
 
 
 class FakeECP:
@@ -144,8 +144,9 @@ class FakeECP:
         self.script = tmp_path / "fake_ecp.py"
         self.script.write_text(FAKE_ECP)
         self.argv = [sys.executable, str(self.script)]
-        self.env = dict(os.environ, FAKE_ECP_DIR=str(self.dir), PYTHONPATH=str(REPO),
-                        LIBPROCESS_PORT="5051")
+        self.env = dict(
+            os.environ, FAKE_ECP_DIR=str(self.dir), PYTHONPATH=str(REPO), LIBPROCESS_PORT="5051"
+        )
 
     def mode(self, mode: str) -> None:
         (self.dir / "mode").write_text(mode)
@@ -177,8 +178,9 @@ def fake(tmp_path: Path) -> FakeECP:
 
 @pytest.fixture
 def agent(tmp_path: Path, fake: FakeECP) -> Iterator[Agent]:
-    agent = Agent(tmp_path, fake.argv, fake.env, timeout=15,
-                  default_container_image="busybox:latest")
+    agent = Agent(
+        tmp_path, fake.argv, fake.env, timeout=15, default_container_image="busybox:latest"
+    )
     yield agent
     agent.shutdown()
 
@@ -212,14 +214,23 @@ def invoker(tmp_path: Path, fake: FakeECP, timeout: float = 10) -> ECPInvoker:
 
 
 def test_launch_sends_one_native_record_and_the_executor_environment(
-        agent: Agent, fake: FakeECP) -> None:
+    agent: Agent, fake: FakeECP
+) -> None:
     record = agent.launch_task(command_task("t1", grace_ns=1_500_000_000))
     (launch,) = fake.calls("launch")
     assert launch["stdin_open"] is True
     assert launch["cwd"] == str(record.directory)
-    assert record.directory == (agent.flags.work_dir / "slaves" / agent.agent_id / "frameworks"
-                                / agent.framework_id / "executors" / "t1" / "runs"
-                                / record.container_id)
+    assert record.directory == (
+        agent.flags.work_dir
+        / "slaves"
+        / agent.agent_id
+        / "frameworks"
+        / agent.framework_id
+        / "executors"
+        / "t1"
+        / "runs"
+        / record.container_id
+    )
     message = stdin_message(launch, containerizer_pb2.Launch)
     assert message.container_id.value == record.container_id
     assert message.task_info.task_id.value == "t1"
@@ -235,7 +246,9 @@ def test_launch_sends_one_native_record_and_the_executor_environment(
     assert executor.command.value == "echo 'No such file or directory'; exit 1"
     assert executor.shutdown_grace_period.nanoseconds == 3_500_000_000
     assert {(r.name, round(r.scalar.value, 6)) for r in executor.resources} == {
-        ("cpus", 0.6), ("mem", 32.0)}
+        ("cpus", 0.6),
+        ("mem", 32.0),
+    }
     env = launch["env"]
     assert env["MESOS_FRAMEWORK_ID"] == agent.framework_id
     assert env["MESOS_EXECUTOR_ID"] == "t1"
@@ -252,9 +265,20 @@ def test_launch_sends_one_native_record_and_the_executor_environment(
     assert env["MESOS_LIBEXEC_DIRECTORY"] == "/usr/libexec/mesos"
     assert env["MESOS_WORK_DIRECTORY"] == str(agent.flags.work_dir)
     assert env["LIBPROCESS_PORT"] == "5051"  # std::map::insert keeps the agent's own
-    pid_file = (agent.flags.work_dir / "meta" / "slaves" / agent.agent_id / "frameworks"
-                / agent.framework_id / "executors" / "t1" / "runs" / record.container_id
-                / "pids" / "forked.pid")
+    pid_file = (
+        agent.flags.work_dir
+        / "meta"
+        / "slaves"
+        / agent.agent_id
+        / "frameworks"
+        / agent.framework_id
+        / "executors"
+        / "t1"
+        / "runs"
+        / record.container_id
+        / "pids"
+        / "forked.pid"
+    )
     # The forked pid is the `sh -c` the agent ran (or the ECP if sh exec'd it).
     assert pid_file.read_text() in (str(launch["pid"]), str(launch["ppid"]))
     (wait,) = fake.wait_for_call("wait")
@@ -287,7 +311,8 @@ def test_an_ecp_reading_stdin_to_eof_hangs_and_times_out(tmp_path: Path, fake: F
 
 
 def test_destroy_runs_destroy_then_sigkills_the_pending_wait_tree(
-        tmp_path: Path, fake: FakeECP) -> None:
+    tmp_path: Path, fake: FakeECP
+) -> None:
     ecp = invoker(tmp_path, fake)
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
@@ -303,8 +328,10 @@ def test_destroy_runs_destroy_then_sigkills_the_pending_wait_tree(
     (destroy,) = fake.calls("destroy")
     assert destroy["waits_alive"] == [wait["pid"]]  # 1.0.4: destroy first ...
     assert termination.result(5).status == 9  # ... then SIGKILL (raw waitpid status)
-    assert not Path(f"/proc/{wait['child']}").exists() or \
-        Path(f"/proc/{wait['child']}/stat").read_text().split(") ")[1][0] == "Z"
+    assert (
+        not Path(f"/proc/{wait['child']}").exists()
+        or Path(f"/proc/{wait['child']}/stat").read_text().split(") ")[1][0] == "Z"
+    )
     assert [i.command for i in ecp.invocations] == ["launch", "wait", "destroy"]
     assert ecp.active() == set()
     with pytest.raises(ECPError, match="not running"):
@@ -323,7 +350,11 @@ def test_recover_lists_containers_and_destroys_orphans(tmp_path: Path, fake: Fak
     assert result.orphans == {"orphan"}
     assert result.orphan_terminations["orphan"].status == 9
     assert [(i.command, i.container_id) for i in ecp.invocations] == [
-        ("recover", None), ("containers", None), ("wait", "orphan"), ("destroy", "orphan")]
+        ("recover", None),
+        ("containers", None),
+        ("wait", "orphan"),
+        ("destroy", "orphan"),
+    ]
     recover, containers = fake.calls("recover")[0], fake.calls("containers")[0]
     for entry in (recover, containers):
         assert entry["stdin"] == "" and entry["stdin_open"] is True
@@ -389,8 +420,10 @@ class V1Executor:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.url = f"http://{env['MESOS_AGENT_ENDPOINT']}/api/v1/executor"
-        self.ids = {"framework_id": {"value": env["MESOS_FRAMEWORK_ID"]},
-                    "executor_id": {"value": env["MESOS_EXECUTOR_ID"]}}
+        self.ids = {
+            "framework_id": {"value": env["MESOS_FRAMEWORK_ID"]},
+            "executor_id": {"value": env["MESOS_EXECUTOR_ID"]},
+        }
         self.response: requests.Response | None = None
 
     def post(self, body: dict, **headers: str) -> requests.Response:
@@ -400,8 +433,12 @@ class V1Executor:
     def subscribe(self, **subscribe: list) -> requests.Response:
         body = {**self.ids, "type": "SUBSCRIBE", "subscribe": subscribe}
         self.response = requests.post(
-            self.url, data=json.dumps(body), stream=True, timeout=10,
-            headers={"Content-Type": "application/json", "Accept": "application/json"})
+            self.url,
+            data=json.dumps(body),
+            stream=True,
+            timeout=10,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         return self.response
 
     def next_event(self) -> dict:
@@ -415,16 +452,20 @@ class V1Executor:
         return json.loads(raw.read(int(length)))
 
     def status(self, task_id: str, state: str, uid: bytes | None = None) -> dict:
-        status: dict = {"task_id": {"value": task_id}, "state": state,
-                        "source": "SOURCE_EXECUTOR", **{k: v for k, v in self.ids.items()
-                                                        if k == "executor_id"}}
+        status: dict = {
+            "task_id": {"value": task_id},
+            "state": state,
+            "source": "SOURCE_EXECUTOR",
+            **{k: v for k, v in self.ids.items() if k == "executor_id"},
+        }
         if uid is not None:
             status["uuid"] = base64.b64encode(uid).decode()
         return status
 
     def update(self, task_id: str, state: str, uid: bytes | None = None) -> requests.Response:
-        return self.post({**self.ids, "type": "UPDATE",
-                          "update": {"status": self.status(task_id, state, uid)}})
+        return self.post(
+            {**self.ids, "type": "UPDATE", "update": {"status": self.status(task_id, state, uid)}}
+        )
 
 
 def test_subscribe_launch_update_ack_kill(agent: Agent, fake: FakeECP) -> None:
@@ -446,34 +487,48 @@ def test_subscribe_launch_update_ack_kill(agent: Agent, fake: FakeECP) -> None:
     assert launch["launch"]["task"]["agent_id"] == {"value": agent.agent_id}
     update = stdin_message(fake.calls("update")[0], containerizer_pb2.Update)
     assert {(r.name, round(r.scalar.value, 6)) for r in update.resources} == {
-        ("cpus", 0.6), ("mem", 32.0)}  # `update` before LAUNCH, executor + task
+        ("cpus", 0.6),
+        ("mem", 32.0),
+    }  # `update` before LAUNCH, executor + task
     uid = uuid.uuid4().bytes
     assert executor.update("t-http", "TASK_RUNNING", uid).status_code == 202
     ack = executor.next_event()
-    assert ack == {"type": "ACKNOWLEDGED", "acknowledged": {
-        "task_id": {"value": "t-http"}, "uuid": base64.b64encode(uid).decode()}}
+    assert ack == {
+        "type": "ACKNOWLEDGED",
+        "acknowledged": {"task_id": {"value": "t-http"}, "uuid": base64.b64encode(uid).decode()},
+    }
     running = agent.wait_for_state("t-http", mesos_pb2.TASK_RUNNING)
     assert running.uuid == uid and running.slave_id.value == agent.agent_id
     assert running.source == mesos_pb2.TaskStatus.SOURCE_EXECUTOR
     assert agent.updates("t-http")[0].acknowledged
     agent.send_message("t-http", b"\x00hi")
     assert executor.next_event() == {"type": "MESSAGE", "message": {"data": "AGhp"}}
-    assert executor.post({**executor.ids, "type": "MESSAGE",
-                          "message": {"data": "AAE="}}).status_code == 202
+    assert (
+        executor.post({**executor.ids, "type": "MESSAGE", "message": {"data": "AAE="}}).status_code
+        == 202
+    )
     agent.wait_for(lambda: agent.messages == [("t-http", b"\x00\x01")])
     agent.kill_task("t-http", grace=2.5)
-    assert executor.next_event() == {"type": "KILL", "kill": {
-        "task_id": {"value": "t-http"},
-        "kill_policy": {"grace_period": {"nanoseconds": 2_500_000_000}}}}
+    assert executor.next_event() == {
+        "type": "KILL",
+        "kill": {
+            "task_id": {"value": "t-http"},
+            "kill_policy": {"grace_period": {"nanoseconds": 2_500_000_000}},
+        },
+    }
     assert executor.update("t-http", "TASK_KILLED", uuid.uuid4().bytes).status_code == 202
     assert executor.next_event()["type"] == "ACKNOWLEDGED"
     shrink = stdin_message(fake.calls("update")[1], containerizer_pb2.Update)
     assert {(r.name, round(r.scalar.value, 6)) for r in shrink.resources} == {
-        ("cpus", 0.1), ("mem", 32.0)}  # terminal update: back to executor resources
+        ("cpus", 0.1),
+        ("mem", 32.0),
+    }  # terminal update: back to executor resources
     fake.exit(record.container_id, 0)
     agent.wait_for(lambda: record.completed)
     assert [u.status.state for u in agent.updates("t-http")] == [
-        mesos_pb2.TASK_RUNNING, mesos_pb2.TASK_KILLED]
+        mesos_pb2.TASK_RUNNING,
+        mesos_pb2.TASK_KILLED,
+    ]
     response.close()
 
 
@@ -486,16 +541,19 @@ def test_malformed_calls_are_rejected_like_1_0_4(agent: Agent, fake: FakeECP) ->
     no_type = requests.post(executor.url, data="{}", timeout=5)
     assert no_type.status_code == 400 and "Content-Type" in no_type.text
     assert executor.post({}, **{"Content-Type": "text/plain"}).status_code == 415
-    bad_json = requests.post(executor.url, data="{", timeout=5,
-                             headers={"Content-Type": "application/json"})
+    bad_json = requests.post(
+        executor.url, data="{", timeout=5, headers={"Content-Type": "application/json"}
+    )
     assert bad_json.status_code == 400
     missing = executor.post({"type": "SUBSCRIBE", "subscribe": {}})
     assert missing.status_code == 400 and "Missing required fields" in missing.text
-    stranger = executor.post({**executor.ids, "executor_id": {"value": "nope"},
-                              "type": "SUBSCRIBE", "subscribe": {}})
+    stranger = executor.post(
+        {**executor.ids, "executor_id": {"value": "nope"}, "type": "SUBSCRIBE", "subscribe": {}}
+    )
     assert stranger.status_code == 400 and stranger.text == "Executor cannot be found"
-    refused = executor.post({**executor.ids, "type": "SUBSCRIBE", "subscribe": {}},
-                            Accept="text/html")
+    refused = executor.post(
+        {**executor.ids, "type": "SUBSCRIBE", "subscribe": {}}, Accept="text/html"
+    )
     assert refused.status_code == 406
     executor.subscribe()
     assert executor.next_event()["type"] == "SUBSCRIBED"
@@ -524,19 +582,28 @@ def test_restart_recovers_and_takes_unacknowledged_updates(agent: Agent, fake: F
     assert result.recovered == {record.container_id} and result.orphans == set()
     commands = [e["argv"][0] for e in fake.log()]
     assert commands[-3:-1] == ["recover", "containers"] or commands[-2:] == [
-        "recover", "containers"]
+        "recover",
+        "containers",
+    ]
     fake.wait_for_call("wait", 2)
     assert agent.executor("t-r").state == ExecutorState.REGISTERING
     assert executor.update("t-r", "TASK_RUNNING", uuid.uuid4().bytes).status_code == 503
     uid = uuid.uuid4().bytes
     unacked = {"status": executor.status("t-r", "TASK_RUNNING", uid)}
-    task = to_json(mesos_pb2.TaskInfo(name="t-r", task_id=mesos_pb2.TaskID(value="t-r"),
-                                      slave_id=mesos_pb2.SlaveID(value=agent.agent_id)))
+    task = to_json(
+        mesos_pb2.TaskInfo(
+            name="t-r",
+            task_id=mesos_pb2.TaskID(value="t-r"),
+            slave_id=mesos_pb2.SlaveID(value=agent.agent_id),
+        )
+    )
     executor.subscribe(unacknowledged_updates=[unacked], unacknowledged_tasks=[task])
     assert executor.next_event()["type"] == "SUBSCRIBED"
     ack = executor.next_event()
-    assert ack["type"] == "ACKNOWLEDGED" and ack["acknowledged"]["uuid"] == \
-        base64.b64encode(uid).decode()
+    assert (
+        ack["type"] == "ACKNOWLEDGED"
+        and ack["acknowledged"]["uuid"] == base64.b64encode(uid).decode()
+    )
     assert agent.wait_for_state("t-r", mesos_pb2.TASK_RUNNING).uuid == uid
     assert len(agent.executor("t-r").subscribe_calls) == 2
     assert Path(f"/proc/{old_wait['pid']}").exists()  # the old `wait` outlived the agent
@@ -548,26 +615,33 @@ def test_restart_recovers_and_takes_unacknowledged_updates(agent: Agent, fake: F
 
 
 def test_json_mapping_uses_v1_names_and_stout_rules() -> None:
-    status = mesos_pb2.TaskStatus(state=mesos_pb2.TASK_LOST, uuid=b"\x01\x02",
-                                  source=mesos_pb2.TaskStatus.SOURCE_SLAVE,
-                                  reason=mesos_pb2.TaskStatus.REASON_SLAVE_RESTARTED)
+    status = mesos_pb2.TaskStatus(
+        state=mesos_pb2.TASK_LOST,
+        uuid=b"\x01\x02",
+        source=mesos_pb2.TaskStatus.SOURCE_SLAVE,
+        reason=mesos_pb2.TaskStatus.REASON_SLAVE_RESTARTED,
+    )
     status.task_id.value = "t"
     status.slave_id.value = "S0"
     out = to_json(status)
-    assert out == {"task_id": {"value": "t"}, "state": "TASK_LOST", "source": "SOURCE_AGENT",
-                   "reason": "REASON_AGENT_RESTARTED", "agent_id": {"value": "S0"},
-                   "uuid": "AQI="}
-    back = from_json({**out, "slave_id": {"value": "ignored"}, "extra": 1},
-                     mesos_pb2.TaskStatus)
+    assert out == {
+        "task_id": {"value": "t"},
+        "state": "TASK_LOST",
+        "source": "SOURCE_AGENT",
+        "reason": "REASON_AGENT_RESTARTED",
+        "agent_id": {"value": "S0"},
+        "uuid": "AQI=",
+    }
+    back = from_json({**out, "slave_id": {"value": "ignored"}, "extra": 1}, mesos_pb2.TaskStatus)
     assert back == status
     with pytest.raises(ValueError, match="Missing required fields"):
         from_json({"state": "TASK_LOST"}, mesos_pb2.TaskStatus)
 
 
-def test_protobuf_subscribe_and_graceful_executor_shutdown(
-        tmp_path: Path, fake: FakeECP) -> None:
-    agent = Agent(tmp_path, fake.argv, fake.env, timeout=15,
-                  executor_shutdown_grace_period_ns=1_000_000_000)
+def test_protobuf_subscribe_and_graceful_executor_shutdown(tmp_path: Path, fake: FakeECP) -> None:
+    agent = Agent(
+        tmp_path, fake.argv, fake.env, timeout=15, executor_shutdown_grace_period_ns=1_000_000_000
+    )
     try:
         record = agent.launch_task(command_task("t-pb"))
         executor = V1Executor(fake.calls("launch")[0]["env"])
@@ -576,9 +650,12 @@ def test_protobuf_subscribe_and_graceful_executor_shutdown(
         call.executor_id.value = "t-pb"
         call.subscribe.SetInParent()
         response = requests.post(
-            executor.url.replace("/api/", "/slave(1)/api/"), data=call.SerializeToString(),
-            stream=True, timeout=10, headers={"Content-Type": "application/x-protobuf",
-                                              "Accept": "application/x-protobuf"})
+            executor.url.replace("/api/", "/slave(1)/api/"),
+            data=call.SerializeToString(),
+            stream=True,
+            timeout=10,
+            headers={"Content-Type": "application/x-protobuf", "Accept": "application/x-protobuf"},
+        )
         assert response.headers["Content-Type"] == "application/x-protobuf"
         executor.response = response
 

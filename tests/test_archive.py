@@ -29,13 +29,15 @@ def store(tmp_path: Path) -> ImageStore:
 
 @pytest.fixture
 def image() -> BuiltImage:
-    base = layer_from_entries([
-        Entry("etc", "dir"),
-        Entry("etc/passwd", data=b"root:x:0:0::/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n"),
-        Entry("etc/group", data=b"root:x:0:\nwww:x:33:\n"),
-        Entry("bin", "dir"),
-        Entry("bin/tool", data=b"v1", mode=0o755),
-    ])
+    base = layer_from_entries(
+        [
+            Entry("etc", "dir"),
+            Entry("etc/passwd", data=b"root:x:0:0::/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n"),
+            Entry("etc/group", data=b"root:x:0:\nwww:x:33:\n"),
+            Entry("bin", "dir"),
+            Entry("bin/tool", data=b"v1", mode=0o755),
+        ]
+    )
     top = layer_from_entries([Entry("bin/tool", data=b"v2", mode=0o755)])
     return build_image([base, top], cmd=["/bin/tool"], user="web", working_dir="/var/www")
 
@@ -119,8 +121,13 @@ def test_tampered_content_is_refused(tmp_path: Path, store: ImageStore, image: B
     assert store.list() == []
 
     wrong_layer = build_image([image.layers[0], layer_from_entries([Entry("x", data=b"x")])])
-    forged = BuiltImage(wrong_layer.layers, image.config, image.config_digest,
-                        wrong_layer.manifest, wrong_layer.manifest_digest)
+    forged = BuiltImage(
+        wrong_layer.layers,
+        image.config,
+        image.config_digest,
+        wrong_layer.manifest,
+        wrong_layer.manifest_digest,
+    )
     path = tmp_path / "forged.tar"
     docker_save(forged, path, ["forged:1"])
     with pytest.raises(IntegrityError, match="the config says"):
@@ -150,7 +157,8 @@ def test_archives_written_by_skopeo(
     target = dest.format(dir=tmp_path)
     subprocess.run(
         ["skopeo", "copy", "-q", f"oci:{tmp_path / 'layout'}:latest", target],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     [loaded] = store.load(Path(target.split(":")[1]))
     assert loaded.id == image.config_digest

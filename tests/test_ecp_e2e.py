@@ -177,3 +177,28 @@ def test_five_concurrent_launches_all_run(agent, image):
         agent.wait_for_state(task_id, mesos_pb2.TASK_RUNNING, timeout=240)
     for task_id in ids:
         agent.wait_for_state(task_id, mesos_pb2.TASK_FINISHED, timeout=120)
+
+
+def test_uris_are_fetched_and_the_sandbox_is_shared_with_the_guest(agent, image, tmp_path):
+    import tarfile
+
+    payload = tmp_path / "payload"
+    (payload / "data").mkdir(parents=True)
+    (payload / "data/hello.txt").write_text("hello from an archive\n")
+    archive = tmp_path / "bundle.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(payload / "data", arcname="data")
+    tool = tmp_path / "tool.sh"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    info = task(
+        "fetch",
+        image,
+        "cd $MESOS_SANDBOX; cat data/hello.txt; ./tool.sh; echo back > out.txt",
+    )
+    info.command.uris.add(value=f"file://{archive}")
+    info.command.uris.add(value=str(tool), executable=True)
+    record = agent.launch_task(info)
+    agent.wait_for_state("fetch", mesos_pb2.TASK_FINISHED, timeout=120)
+    sandbox = Path(record.directory)
+    assert (sandbox / "stdout").read_text() == "hello from an archive\ntool ran\n"
+    assert (sandbox / "out.txt").read_text() == "back\n"

@@ -33,8 +33,14 @@ wheel:x:10:root
 def test_parse_builder_config() -> None:
     layer = layer_from_entries([E("a", data=b"a")])
     image = build_image(
-        [layer], entrypoint=["/bin/sh", "-c"], cmd=["echo hi"], env=["A=1"], working_dir="/srv",
-        user="app", labels={"k": "v"}, exposed_ports=["80/tcp", "53/udp"],
+        [layer],
+        entrypoint=["/bin/sh", "-c"],
+        cmd=["echo hi"],
+        env=["A=1"],
+        working_dir="/srv",
+        user="app",
+        labels={"k": "v"},
+        exposed_ports=["80/tcp", "53/udp"],
     )
     config = ImageConfig.parse(image.config)
     assert config.entrypoint == ("/bin/sh", "-c") and config.cmd == ("echo hi",)

@@ -60,7 +60,8 @@ def test_demo_image_load_list_pull_rmi(
     assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
     rows = sorted(line.split() for line in lines[1:])
     assert [row[:3] for row in rows] == [
-        ["127.0.0.1:9/mesos-hyper/demo", "latest", short], ["demo", "1", short]
+        ["127.0.0.1:9/mesos-hyper/demo", "latest", short],
+        ["demo", "1", short],
     ]
     assert rows[0][3].endswith("MB")
     assert run("images", "-q") == 0

@@ -29,27 +29,42 @@ def tree(root: Path) -> set[str]:
 def test_whiteouts_and_opaque_dirs_hide_only_lower_layers(dirs: tuple[Path, Path]) -> None:
     rootfs, blobs = dirs
     apply_entries(
-        rootfs, blobs,
+        rootfs,
+        blobs,
         [
-            Entry("etc", "dir"), Entry("etc/keep", data=b"k"), Entry("etc/gone", data=b"g"),
-            Entry("var", "dir"), Entry("var/cache", "dir"), Entry("var/cache/a", data=b"a"),
-            Entry("var/cache/sub", "dir"), Entry("var/cache/sub/b", data=b"b"),
-            Entry("opt", "dir"), Entry("opt/tree", "dir"), Entry("opt/tree/x", data=b"x"),
+            Entry("etc", "dir"),
+            Entry("etc/keep", data=b"k"),
+            Entry("etc/gone", data=b"g"),
+            Entry("var", "dir"),
+            Entry("var/cache", "dir"),
+            Entry("var/cache/a", data=b"a"),
+            Entry("var/cache/sub", "dir"),
+            Entry("var/cache/sub/b", data=b"b"),
+            Entry("opt", "dir"),
+            Entry("opt/tree", "dir"),
+            Entry("opt/tree/x", data=b"x"),
         ],
         [
             whiteout("etc/gone"),
             whiteout("opt/tree"),
             whiteout("etc/never-existed"),
             # this layer's own entry survives its own opaque marker, even listed first
-            Entry("var/cache/sub", "dir"), Entry("var/cache/sub/new", data=b"n"),
+            Entry("var/cache/sub", "dir"),
+            Entry("var/cache/sub/new", data=b"n"),
             opaque("var/cache"),
             Entry("etc/added", data=b"new"),
             whiteout("etc/added"),  # a whiteout never hides its own layer's file
         ],
     )
     assert tree(rootfs) == {
-        "etc", "etc/keep", "etc/added", "var", "var/cache", "var/cache/sub",
-        "var/cache/sub/new", "opt",
+        "etc",
+        "etc/keep",
+        "etc/added",
+        "var",
+        "var/cache",
+        "var/cache/sub",
+        "var/cache/sub/new",
+        "opt",
     }
     assert (rootfs / "etc/added").read_bytes() == b"new"
 
@@ -57,9 +72,14 @@ def test_whiteouts_and_opaque_dirs_hide_only_lower_layers(dirs: tuple[Path, Path
 def test_replacing_types_and_metadata(dirs: tuple[Path, Path]) -> None:
     rootfs, blobs = dirs
     apply_entries(
-        rootfs, blobs,
-        [Entry("a", "dir"), Entry("a/child", data=b"c"), Entry("b", data=b"file"),
-         Entry("lib", "symlink", target="usr/lib")],
+        rootfs,
+        blobs,
+        [
+            Entry("a", "dir"),
+            Entry("a/child", data=b"c"),
+            Entry("b", data=b"file"),
+            Entry("lib", "symlink", target="usr/lib"),
+        ],
         [
             Entry("a", data=b"now a file"),  # a file replaces a whole directory
             Entry("b", "dir", mode=0o750, uid=7, gid=8),
@@ -74,7 +94,8 @@ def test_replacing_types_and_metadata(dirs: tuple[Path, Path]) -> None:
             Entry("dev", "dir"),
             Entry("dev/null", "char", major=1, minor=3, mode=0o666),
             Entry("dev/loop0", "block", major=7, minor=0, mode=0o660, gid=6),
-            Entry("run", "dir"), Entry("run/fifo", "fifo", mode=0o620),
+            Entry("run", "dir"),
+            Entry("run/fifo", "fifo", mode=0o620),
             Entry("tmp", "dir", mode=0o1777, mtime=1_500_000_000),
             Entry("data", data=b"xattr", xattrs={"user.mesos": b"hyper"}),
         ],
@@ -137,10 +158,14 @@ def test_writes_through_symlinks_across_layers_are_refused(
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "victim").write_text("safe")
-    apply_entries(rootfs, blobs, [
-        Entry("etc", "symlink", target=str(outside)),
-        Entry("rel", "symlink", target="../outside"),
-    ])
+    apply_entries(
+        rootfs,
+        blobs,
+        [
+            Entry("etc", "symlink", target=str(outside)),
+            Entry("rel", "symlink", target="../outside"),
+        ],
+    )
     _refused(rootfs, blobs, [Entry("etc/passwd", data=b"pwned")], "symlink 'etc'")
     _refused(rootfs, blobs, [Entry("rel/victim", data=b"pwned")], "symlink 'rel'")
     _refused(rootfs, blobs, [whiteout("etc/victim")], "'etc/.wh.victim'")
@@ -178,7 +203,13 @@ def test_plain_tar_layers(dirs: tuple[Path, Path]) -> None:
 
 def test_directory_replaced_later_in_the_same_layer(dirs: tuple[Path, Path]) -> None:
     rootfs, blobs = dirs
-    apply_entries(rootfs, blobs, [
-        Entry("d", "dir"), Entry("d/x", data=b"x"), Entry("d", "symlink", target="/elsewhere"),
-    ])
+    apply_entries(
+        rootfs,
+        blobs,
+        [
+            Entry("d", "dir"),
+            Entry("d/x", data=b"x"),
+            Entry("d", "symlink", target="/elsewhere"),
+        ],
+    )
     assert os.readlink(rootfs / "d") == "/elsewhere"

@@ -76,7 +76,7 @@ def test_base_disk_keeps_content_and_metadata(tmp_path: Path) -> None:
     bins = _ls(disk.path, "/bin")
     assert bins["busybox"][1] == "104755" and bins["busybox"][0] == bins["ash"][0]
     assert bins["sh"][1] == "120777"
-    assert "Fast link dest: \"/bin/busybox\"" in debugfs(disk.path, "stat /bin/sh")
+    assert 'Fast link dest: "/bin/busybox"' in debugfs(disk.path, "stat /bin/sh")
     console = debugfs(disk.path, "stat /dev/console")
     assert "Type: character special" in console
     assert re.search(r"Device major/minor number: 05:01", console)

@@ -19,11 +19,13 @@ from mesos_hyper.images.store import ImageStore
 from tests.image_fixtures import docker_save
 from tests.registry_fixtures import registry  # noqa: F401  (fixture)
 
-BASE = layer_from_entries([
-    Entry("etc", "dir"),
-    Entry("etc/passwd", data=b"root:x:0:0::/root:/bin/sh\n"),
-    Entry("shared", data=b"shared layer"),
-])
+BASE = layer_from_entries(
+    [
+        Entry("etc", "dir"),
+        Entry("etc/passwd", data=b"root:x:0:0::/root:/bin/sh\n"),
+        Entry("shared", data=b"shared layer"),
+    ]
+)
 
 
 def _image(tag: str) -> BuiltImage:
@@ -84,8 +86,13 @@ def test_lookups(tmp_path: Path, store: ImageStore) -> None:
     image = _image("look")
     _load(tmp_path, store, image, "registry.test/look:1")
     hexid = image.config_digest.removeprefix("sha256:")
-    for name in (image.config_digest, hexid, hexid[:12], f"sha256:{hexid[:8]}",
-                 "registry.test/look:1"):
+    for name in (
+        image.config_digest,
+        hexid,
+        hexid[:12],
+        f"sha256:{hexid[:8]}",
+        "registry.test/look:1",
+    ):
         assert store.get(name).id == image.config_digest
     with pytest.raises(NotFoundError, match=r"no such image: registry\.test/look:2"):
         store.get("registry.test/look:2")

@@ -43,6 +43,9 @@ def test_domain_xml_has_only_what_the_guest_needs(tmp_path):
     assert root.find("devices/graphics") is None and root.find("devices/interface") is None
     assert {e.text for e in root.findall("*") if e.tag.startswith("on_")} == {"destroy"}
     assert read_metadata(spec.to_xml()) == {"container-id": "abc"}
+    assert root.find("devices/filesystem/driver").get("type") == "virtiofs"
+    assert root.find("devices/filesystem/target").get("dir") == "sandbox"
+    assert root.find("memoryBacking/access").get("mode") == "shared"
     with pytest.raises(ValueError):
         DomainSpec(name="other", kernel=Path("/k"), initramfs=Path("/i"))
 

@@ -34,6 +34,17 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True)
+class ShareSpec:
+    """A host directory the guest mounts with virtiofs under ``tag``."""
+
+    source: Path
+    tag: str
+
+
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     name: str
     kernel: Path
@@ -45,6 +56,7 @@ class DomainSpec:
     disks: list[DiskSpec] = field(default_factory=list)
     channels: list[ChannelSpec] = field(default_factory=list)
     console_log: Path | None = None
+    shares: list[ShareSpec] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +74,10 @@ class DomainSpec:
             ET.SubElement(pod, f"{{{METADATA_NS}}}entry", key=key).text = value
         ET.SubElement(dom, "memory", unit="MiB").text = str(self.memory_mib)
         ET.SubElement(dom, "vcpu").text = str(self.vcpus)
+        if self.shares:  # virtiofs needs guest RAM that virtiofsd can map
+            backing = ET.SubElement(dom, "memoryBacking")
+            ET.SubElement(backing, "source", type="memfd")
+            ET.SubElement(backing, "access", mode="shared")
         os_el = ET.SubElement(dom, "os")
         ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
         ET.SubElement(os_el, "kernel").text = str(self.kernel)
@@ -83,6 +99,12 @@ class DomainSpec:
             ET.SubElement(el, "target", dev=disk.target, bus="virtio")
             if disk.readonly:
                 ET.SubElement(el, "readonly")
+        for share in self.shares:
+            fs = ET.SubElement(devices, "filesystem", type="mount", accessmode="passthrough")
+            ET.SubElement(fs, "driver", type="virtiofs")
+            ET.SubElement(fs, "binary", path=VIRTIOFSD)
+            ET.SubElement(fs, "source", dir=str(share.source))
+            ET.SubElement(fs, "target", dir=share.tag)
         ET.SubElement(devices, "controller", type="usb", model="none")
         if self.channels:
             ET.SubElement(devices, "controller", type="virtio-serial", index="0")

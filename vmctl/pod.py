@@ -29,7 +29,7 @@ from pathlib import Path
 from mesos_hyper import log
 from mesos_hyper.errors import VMError
 from vmctl import accel, disks
-from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, domain_name
+from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, ShareSpec, domain_name
 from vmctl.guest import protocol
 from vmctl.lifecycle import Domain
 
@@ -53,6 +53,7 @@ class PodConfig:
     memory_mib: int = 256
     disk_bytes: int | None = None
     domain_type: str | None = None
+    shares: dict[str, Path] = field(default_factory=dict)  # virtiofs tag -> host directory
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -104,6 +105,7 @@ class Pod:
             disks=[DiskSpec(overlay)],
             channels=channels,
             console_log=cfg.workdir / "console.log",
+            shares=[ShareSpec(source, tag) for tag, source in cfg.shares.items()],
             metadata={**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)},
         )
         self._domain = Domain(spec_xml)

@@ -8,6 +8,7 @@ Before it exits it records the container's termination for the ECP's ``wait``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -24,7 +25,7 @@ from mesos_hyper.containerizer.messages import (
 )
 from mesos_hyper.errors import HyperError
 from mesos_hyper.executor.agent_api import AgentConnection
-from mesos_hyper.executor.command import run_options
+from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
 from mesos_hyper.executor.fetcher import fetch_all
 from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_status import Outcome, from_exit
@@ -169,6 +170,7 @@ class PodExecutor:
         )
         opts = run_options(command, task_env=self._task_env(task), hostname=hostname)
         spec = process_spec(image.config, passwd, group, opts)
+        spec = dataclasses.replace(spec, mounts=[("sandbox", SANDBOX_MOUNT)])
         resources = self.launch.resources
         pod = Pod(
             PodConfig(
@@ -179,6 +181,7 @@ class PodExecutor:
                 workdir=self.paths.containers / self.launch.container_id,
                 vcpus=max(1, math.ceil(resources.cpus or 1)),
                 memory_mib=max(MIN_MEMORY_MIB, int(resources.mem_mb or 0) + MEMORY_OVERHEAD_MIB),
+                shares={"sandbox": self.sandbox},
                 metadata={
                     "container-id": self.launch.container_id,
                     "state-root": str(self.store.root),

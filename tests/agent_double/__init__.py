@@ -14,8 +14,24 @@ from .records import ExecutorRecord, ExecutorState, ReceivedUpdate
 from .v1_executor import Call, Event
 
 __all__ = [
-    "Agent", "AgentFlags", "AgentHTTP", "Call", "ContainerNotRunning", "ECPError",
-    "ECPInvoker", "ECPTimeout", "Event", "EventStream", "ExecutorRecord", "ExecutorState",
-    "Invocation", "LeakError", "ReceivedUpdate", "RecoverResult", "command_executor_info",
-    "executor_environment", "from_json", "to_json",
+    "Agent",
+    "AgentFlags",
+    "AgentHTTP",
+    "Call",
+    "ContainerNotRunning",
+    "ECPError",
+    "ECPInvoker",
+    "ECPTimeout",
+    "Event",
+    "EventStream",
+    "ExecutorRecord",
+    "ExecutorState",
+    "Invocation",
+    "LeakError",
+    "ReceivedUpdate",
+    "RecoverResult",
+    "command_executor_info",
+    "executor_environment",
+    "from_json",
+    "to_json",
 ]

@@ -70,10 +70,12 @@ class Agent:
         reregister_timeout: float = EXECUTOR_REREGISTER_TIMEOUT_NS / 1e9,
         **flags: Any,
     ) -> None:
-        path = (containerizer_path if isinstance(containerizer_path, str)
-                else shlex.join(containerizer_path))
-        self.flags = AgentFlags(work_dir=Path(tmp_path) / "agent", containerizer_path=path,
-                                **flags)
+        path = (
+            containerizer_path
+            if isinstance(containerizer_path, str)
+            else shlex.join(containerizer_path)
+        )
+        self.flags = AgentFlags(work_dir=Path(tmp_path) / "agent", containerizer_path=path, **flags)
         self.flags.work_dir.mkdir(parents=True, exist_ok=True)
         self.agent_id = agent_id or f"{uuid.uuid4()}-S0"
         self.env = dict(os.environ if env is None else env)
@@ -81,13 +83,13 @@ class Agent:
         self.registration_timeout = registration_timeout
         self.reregister_timeout = reregister_timeout
         self.framework_info = framework_info or mesos_pb2.FrameworkInfo(
-            user=getpass.getuser(), name="agent-double-framework", checkpoint=checkpoint)
+            user=getpass.getuser(), name="agent-double-framework", checkpoint=checkpoint
+        )
         if not self.framework_info.HasField("id"):
             self.framework_info.id.value = f"{uuid.uuid4()}-0000"
         self.http = AgentHTTP(self)
         self.http.start()
-        self.agent_info = mesos_pb2.SlaveInfo(hostname=socket.gethostname(),
-                                             port=self.http.port)
+        self.agent_info = mesos_pb2.SlaveInfo(hostname=socket.gethostname(), port=self.http.port)
         self.agent_info.id.value = self.agent_id
         self.ecp = ECPInvoker(self.flags, self.agent_id, self.http.pid, self.env, timeout)
         self._dead_invokers: list[ECPInvoker] = []
@@ -135,6 +137,7 @@ class Agent:
 
     def _destroy_async(self, record: ExecutorRecord) -> None:
         """containerizer->destroy(): fire and forget, errors only logged."""
+
         def run() -> None:
             try:
                 self.ecp.destroy(record.container_id)
@@ -142,14 +145,18 @@ class Agent:
                 pass
             except ECPError as exc:
                 self.errors.append(f"destroy {record.container_id}: {exc}")
+
         self._background(run)
 
     def _record_for_task(self, task_id: str) -> ExecutorRecord | None:
         for record in self._executors.values():
             if record.completed:
                 continue
-            if task_id in record.queued or task_id in record.launched \
-                    or task_id in record.terminated:
+            if (
+                task_id in record.queued
+                or task_id in record.launched
+                or task_id in record.terminated
+            ):
                 return record
         return None
 
@@ -158,19 +165,20 @@ class Agent:
     def recovering(self) -> bool:
         return self._recovering
 
-    def find_executor(self, framework_id: str,
-                      executor_id: str) -> tuple[bool, ExecutorRecord | None]:
+    def find_executor(
+        self, framework_id: str, executor_id: str
+    ) -> tuple[bool, ExecutorRecord | None]:
         if framework_id != self.framework_id:
             return False, None
         record = self._executors.get(executor_id)
         return True, None if record is None or record.completed else record
 
-    def subscribe(self, record: ExecutorRecord, subscribe: Message,
-                  stream: EventStream) -> None:
+    def subscribe(self, record: ExecutorRecord, subscribe: Message, stream: EventStream) -> None:
         self._dispatch(self._subscribe, record, subscribe, stream)
 
-    def status_update(self, record: ExecutorRecord, framework_id: str,
-                      status: mesos_pb2.TaskStatus) -> None:
+    def status_update(
+        self, record: ExecutorRecord, framework_id: str, status: mesos_pb2.TaskStatus
+    ) -> None:
         self._dispatch(self._status_update, record, status, True)
 
     def executor_message(self, record: ExecutorRecord, data: bytes) -> None:
@@ -180,8 +188,9 @@ class Agent:
 
     # ---- agent logic (actor thread) ------------------------------------------
 
-    def _prepare_task(self, task: mesos_pb2.TaskInfo
-                      ) -> tuple[ExecutorRecord, mesos_pb2.ExecutorInfo | None]:
+    def _prepare_task(
+        self, task: mesos_pb2.TaskInfo
+    ) -> tuple[ExecutorRecord, mesos_pb2.ExecutorInfo | None]:
         """runTask/launchExecutor up to the containerizer call.
 
         Returns the launch ExecutorInfo when a new container must be launched.
@@ -204,17 +213,23 @@ class Agent:
             user = self.framework_info.user
             if executor_info.command.HasField("user"):
                 user = executor_info.command.user
-        directory = executor_directory(self.flags.work_dir, self.agent_id, self.framework_id,
-                                       executor_id, container_id)
+        directory = executor_directory(
+            self.flags.work_dir, self.agent_id, self.framework_id, executor_id, container_id
+        )
         if user is not None:
             for path in [directory, *directory.rglob("*")]:
                 shutil.chown(path, user)
         record = ExecutorRecord(
-            framework_id=self.framework_id, executor_id=executor_id, info=executor_info,
-            container_id=container_id, directory=directory, user=user,
+            framework_id=self.framework_id,
+            executor_id=executor_id,
+            info=executor_info,
+            container_id=container_id,
+            directory=directory,
+            user=user,
             checkpoint=self.framework_info.checkpoint,
             is_command_executor=not task.HasField("executor"),
-            resources=list(executor_info.resources))
+            resources=list(executor_info.resources),
+        )
         record.queued[task.task_id.value] = task
         self._executors[executor_id] = record
         launch_info = mesos_pb2.ExecutorInfo()
@@ -228,7 +243,8 @@ class Agent:
         record.pending_termination = containerizer_pb2.Termination(
             state=mesos_pb2.TASK_FAILED,
             reasons=[Status.REASON_CONTAINER_LAUNCH_FAILED],
-            message=f"Failed to launch container: {error}")
+            message=f"Failed to launch container: {error}",
+        )
         self._watch(record)
 
     def _launched(self, record: ExecutorRecord) -> None:
@@ -260,10 +276,10 @@ class Agent:
             state=mesos_pb2.TASK_FAILED,
             reasons=[Status.REASON_EXECUTOR_REGISTRATION_TIMEOUT],
             message="Executor did not register within "
-                    f"{format_duration(int(self.registration_timeout * 1e9))}")
+            f"{format_duration(int(self.registration_timeout * 1e9))}",
+        )
 
-    def _subscribe(self, record: ExecutorRecord, subscribe: Message,
-                   stream: EventStream) -> None:
+    def _subscribe(self, record: ExecutorRecord, subscribe: Message, stream: EventStream) -> None:
         if record.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
             stream.send(event(Event.SHUTDOWN))
             stream.close()
@@ -274,9 +290,19 @@ class Agent:
         record.stream = stream
         record.subscribe_calls.append(subscribe)
         if record.checkpoint:
-            marker = (self.flags.work_dir / "meta" / "slaves" / self.agent_id / "frameworks"
-                      / self.framework_id / "executors" / record.executor_id / "runs"
-                      / record.container_id / "http.marker")
+            marker = (
+                self.flags.work_dir
+                / "meta"
+                / "slaves"
+                / self.agent_id
+                / "frameworks"
+                / self.framework_id
+                / "executors"
+                / record.executor_id
+                / "runs"
+                / record.container_id
+                / "http.marker"
+            )
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
         subscribed = Event.Subscribed()
@@ -289,22 +315,27 @@ class Agent:
         unacked = {task.task_id.value for task in subscribe.unacknowledged_tasks}
         for task in list(record.launched.values()):
             if task.state == mesos_pb2.TASK_STAGING and task.info.task_id.value not in unacked:
-                self._agent_update(record, task.info.task_id.value, mesos_pb2.TASK_LOST,
-                                   "Task launched during agent restart",
-                                   Status.REASON_SLAVE_RESTARTED)
+                self._agent_update(
+                    record,
+                    task.info.task_id.value,
+                    mesos_pb2.TASK_LOST,
+                    "Task launched during agent restart",
+                    Status.REASON_SLAVE_RESTARTED,
+                )
         self._update_and_run(record, list(record.queued.values()))
 
     def _update_and_run(self, record: ExecutorRecord, tasks: list[mesos_pb2.TaskInfo]) -> None:
         """containerizer->update(resources + queued).onAny(runTasks)."""
-        resources = add_resources(record.resources,
-                                  [r for task in tasks for r in task.resources])
+        resources = add_resources(record.resources, [r for task in tasks for r in task.resources])
         try:
             self.ecp.update(record.container_id, resources)
         except ECPError as exc:
             self._destroy_async(record)
             record.pending_termination = containerizer_pb2.Termination(
-                state=mesos_pb2.TASK_LOST, reasons=[Status.REASON_CONTAINER_UPDATE_FAILED],
-                message=f"Failed to update resources for container: {exc}")
+                state=mesos_pb2.TASK_LOST,
+                reasons=[Status.REASON_CONTAINER_UPDATE_FAILED],
+                message=f"Failed to update resources for container: {exc}",
+            )
             return
         if record.state != ExecutorState.RUNNING or record.stream is None:
             return
@@ -351,8 +382,9 @@ class Agent:
             return None
         return "Task unknown"
 
-    def _status_update(self, record: ExecutorRecord | None, status: Status,
-                       from_executor: bool) -> None:
+    def _status_update(
+        self, record: ExecutorRecord | None, status: Status, from_executor: bool
+    ) -> None:
         """Slave::statusUpdate -> _statusUpdate -> __statusUpdate -> ACK."""
         processed = Status()
         processed.CopyFrom(status)
@@ -381,7 +413,8 @@ class Agent:
                 record.pending_termination = containerizer_pb2.Termination(
                     state=mesos_pb2.TASK_LOST,
                     reasons=[Status.REASON_CONTAINER_UPDATE_FAILED],
-                    message=f"Failed to update resources for container: {exc}")
+                    message=f"Failed to update resources for container: {exc}",
+                )
         self._forward(received)
         self._acknowledge(record, received)
 
@@ -400,11 +433,18 @@ class Agent:
             received.acknowledged = True
             self._cond.notify_all()
 
-    def _agent_update(self, record: ExecutorRecord | None, task_id: str, state: int,
-                      message: str, reason: int | None) -> None:
+    def _agent_update(
+        self,
+        record: ExecutorRecord | None,
+        task_id: str,
+        state: int,
+        message: str,
+        reason: int | None,
+    ) -> None:
         """protobuf::createStatusUpdate(..., SOURCE_SLAVE, UUID::random(), ...)."""
-        status = Status(state=state, source=Status.SOURCE_SLAVE, uuid=uuid.uuid4().bytes,
-                        message=message)
+        status = Status(
+            state=state, source=Status.SOURCE_SLAVE, uuid=uuid.uuid4().bytes, message=message
+        )
         status.task_id.value = task_id
         status.slave_id.value = self.agent_id
         status.timestamp = time.time()
@@ -417,15 +457,26 @@ class Agent:
     def _kill_task(self, task_id: str, grace: float | None) -> None:
         record = self._record_for_task(task_id)
         if record is None:
-            self._agent_update(None, task_id, mesos_pb2.TASK_LOST, "Cannot find executor",
-                               Status.REASON_EXECUTOR_TERMINATED)
+            self._agent_update(
+                None,
+                task_id,
+                mesos_pb2.TASK_LOST,
+                "Cannot find executor",
+                Status.REASON_EXECUTOR_TERMINATED,
+            )
         elif record.state == ExecutorState.REGISTERING:
-            self._agent_update(record, task_id, mesos_pb2.TASK_KILLED, "Unregistered executor",
-                               Status.REASON_EXECUTOR_UNREGISTERED)
+            self._agent_update(
+                record,
+                task_id,
+                mesos_pb2.TASK_KILLED,
+                "Unregistered executor",
+                Status.REASON_EXECUTOR_UNREGISTERED,
+            )
         elif record.state == ExecutorState.RUNNING:
             if task_id in record.queued:
-                self._agent_update(record, task_id, mesos_pb2.TASK_KILLED,
-                                   "Task killed when it was queued", None)
+                self._agent_update(
+                    record, task_id, mesos_pb2.TASK_KILLED, "Task killed when it was queued", None
+                )
             elif record.stream is not None:
                 kill = Event.Kill()
                 kill.task_id.value = task_id
@@ -494,7 +545,8 @@ class Agent:
                     state=mesos_pb2.TASK_LOST,
                     reasons=[Status.REASON_EXECUTOR_REREGISTRATION_TIMEOUT],
                     message="Executor did not re-register within "
-                            f"{format_duration(EXECUTOR_REREGISTER_TIMEOUT_NS)}")
+                    f"{format_duration(EXECUTOR_REREGISTER_TIMEOUT_NS)}",
+                )
         self._recovering = False
 
     # ---- public API (test thread) -----------------------------------------------
@@ -512,9 +564,14 @@ class Agent:
             return record
         # The ECP runs off the actor: the agent keeps serving while it launches.
         try:
-            self.ecp.launch(record.container_id,
-                            task if record.is_command_executor else None, launch_info,
-                            record.directory, record.user, record.checkpoint)
+            self.ecp.launch(
+                record.container_id,
+                task if record.is_command_executor else None,
+                launch_info,
+                record.directory,
+                record.user,
+                record.checkpoint,
+            )
         except ECPError as exc:
             self._call(self._launch_failed, record, exc)
             raise
@@ -540,11 +597,14 @@ class Agent:
                         return received.status
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [mesos_pb2.TaskState.Name(u.status.state)
-                            for u in self._updates.get(task_id, [])]
+                    seen = [
+                        mesos_pb2.TaskState.Name(u.status.state)
+                        for u in self._updates.get(task_id, [])
+                    ]
                     raise AssertionError(
                         f"task {task_id} never reached {mesos_pb2.TaskState.Name(state)} "
-                        f"in {timeout}s; saw {seen}; agent errors: {self.errors}")
+                        f"in {timeout}s; saw {seen}; agent errors: {self.errors}"
+                    )
                 self._cond.wait(min(left, 0.2))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -563,10 +623,12 @@ class Agent:
 
     def send_message(self, executor_id: str, data: bytes) -> None:
         """Framework message -> MESSAGE event."""
+
         def send() -> None:
             record = self._executors[executor_id]
             if record.stream is not None:
                 record.stream.send(event(Event.MESSAGE, message=Event.Message(data=data)))
+
         self._call(send)
 
     def shutdown_executor(self, executor_id: str) -> None:

@@ -140,10 +140,10 @@ class ECPInvoker:
         if status != 0:
             raise ECPError(
                 f"External containerizer `{process.command}` {describe_status(status)}",
-                process.stderr_tail())
+                process.stderr_tail(),
+            )
 
-    def _result(self, process: ECPProcess, cls: type[Message],
-                deadline: float | None) -> Message:
+    def _result(self, process: ECPProcess, cls: type[Message], deadline: float | None) -> Message:
         """result<T>(): await the stdout record and the exit status."""
         try:
             payload: bytes | None = process.read_record(deadline)
@@ -160,19 +160,18 @@ class ECPInvoker:
             raise ECPTimeout(str(exc), process.stderr_tail()) from exc
         self._check(process, status)
         if read_error is not None:
-            raise ECPError(f"Could not receive any result: {read_error}",
-                           process.stderr_tail())
+            raise ECPError(f"Could not receive any result: {read_error}", process.stderr_tail())
         if payload is None:
             raise ECPError("Could not receive any result", process.stderr_tail())
         message = cls()
         try:
             message.ParseFromString(payload)
         except DecodeError as exc:
-            raise ECPError(f"Could not receive any result: {exc}",
-                           process.stderr_tail()) from exc
+            raise ECPError(f"Could not receive any result: {exc}", process.stderr_tail()) from exc
         if not message.IsInitialized():
-            raise ECPError("Could not receive any result: Failed to deserialize message",
-                           process.stderr_tail())
+            raise ECPError(
+                "Could not receive any result: Failed to deserialize message", process.stderr_tail()
+            )
         return message
 
     def _active(self, container_id: str) -> _Container:
@@ -218,8 +217,15 @@ class ECPInvoker:
             if task_info is None or framework_info is None:
                 raise ValueError("a command task needs task_info and framework_info")
             executor_info = command_executor_info(framework_info, task_info, self.flags)
-        env = launch_environment(executor_info, str(directory), self.agent_id,
-                                 self.agent_pid, checkpoint, self.flags, self.agent_env)
+        env = launch_environment(
+            executor_info,
+            str(directory),
+            self.agent_id,
+            self.agent_pid,
+            checkpoint,
+            self.flags,
+            self.agent_env,
+        )
         launch = containerizer_pb2.Launch()
         launch.container_id.value = container_id
         if task_info is not None:
@@ -234,9 +240,13 @@ class ECPInvoker:
         container = _Container(sandbox=Path(directory), user=user)
         process = self._invoke("launch", launch, container_id, Path(directory), env)
         if checkpoint:
-            path = forked_pid_path(self.flags.work_dir, self.agent_id,
-                                   executor_info.framework_id.value,
-                                   executor_info.executor_id.value, container_id)
+            path = forked_pid_path(
+                self.flags.work_dir,
+                self.agent_id,
+                executor_info.framework_id.value,
+                executor_info.executor_id.value,
+                container_id,
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(process.pid))
         with self._lock:
@@ -288,9 +298,12 @@ class ECPInvoker:
         process = None
         if container.launched.is_set() and not container.launch_failed:
             process = self._start_wait(container_id, container)
-        thread = threading.Thread(target=self._run_wait,
-                                  args=(container_id, container, process),
-                                  daemon=True, name=f"ecp-wait-{container_id}")
+        thread = threading.Thread(
+            target=self._run_wait,
+            args=(container_id, container, process),
+            daemon=True,
+            name=f"ecp-wait-{container_id}",
+        )
         thread.start()
         return container.termination
 
@@ -302,8 +315,9 @@ class ECPInvoker:
             container.wait_process = process
         return process
 
-    def _run_wait(self, container_id: str, container: _Container,
-                  process: ECPProcess | None) -> None:
+    def _run_wait(
+        self, container_id: str, container: _Container, process: ECPProcess | None
+    ) -> None:
         if process is None:
             try:
                 self._await_launch(container_id, container)
@@ -324,7 +338,8 @@ class ECPInvoker:
             if self._actives.get(container_id) is not container:
                 if not container.termination.done():  # 1.0.4 would never settle it
                     container.termination.set_exception(
-                        ContainerNotRunning(f"Container '{container_id}' not running"))
+                        ContainerNotRunning(f"Container '{container_id}' not running")
+                    )
                 return
             if container.destroying:
                 # __wait: a wait ended while destroying reports only its status.

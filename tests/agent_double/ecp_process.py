@@ -65,20 +65,28 @@ class ECPProcess:
         self._abandoned = threading.Event()
         stderr_path = sandbox / "stderr" if sandbox is not None else Path("/dev/null")
         self._stderr_fd = os.open(
-            stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+        )
         self.proc = subprocess.Popen(
             ["sh", "-c", f"{containerizer_path} {command}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, cwd=sandbox, env=dict(env), close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            cwd=sandbox,
+            env=dict(env),
+            close_fds=True,
         )
         self.pid = self.proc.pid
-        self._pump = threading.Thread(target=self._pump_stderr, daemon=True,
-                                      name=f"ecp-{command}-stderr")
+        self._pump = threading.Thread(
+            target=self._pump_stderr, daemon=True, name=f"ecp-{command}-stderr"
+        )
         self._pump.start()
         self._writer: threading.Thread | None = None
         if stdin_record is not None:
-            self._writer = threading.Thread(target=self._write_stdin, daemon=True,
-                                            name=f"ecp-{command}-stdin")
+            self._writer = threading.Thread(
+                target=self._write_stdin, daemon=True, name=f"ecp-{command}-stdin"
+            )
             self._writer.start()
 
     def _write_stdin(self) -> None:
@@ -86,7 +94,7 @@ class ECPProcess:
         view = memoryview(self.stdin_record)
         try:
             while view:
-                view = view[os.write(self.proc.stdin.fileno(), view):]
+                view = view[os.write(self.proc.stdin.fileno(), view) :]
         except (BrokenPipeError, ValueError, OSError):
             pass  # The ECP exited before reading; the agent ignores that too.
         # Deliberately NOT closed: the real agent keeps it open until reaped.
@@ -133,7 +141,8 @@ class ECPProcess:
         if len(payload) < size:
             raise ValueError(
                 f"Failed to read message of size {size} bytes: hit EOF unexpectedly, "
-                "possible corruption")
+                "possible corruption"
+            )
         return payload
 
     def _read_exact(self, size: int, deadline: float | None) -> bytes:

@@ -44,11 +44,13 @@ class ExecutorAPIDelegate(Protocol):
         self, framework_id: str, executor_id: str
     ) -> tuple[bool, ExecutorRecord | None]: ...
 
-    def subscribe(self, record: ExecutorRecord, subscribe: Message,
-                  stream: EventStream) -> None: ...
+    def subscribe(
+        self, record: ExecutorRecord, subscribe: Message, stream: EventStream
+    ) -> None: ...
 
-    def status_update(self, record: ExecutorRecord, framework_id: str,
-                      status: mesos_pb2.TaskStatus) -> None: ...
+    def status_update(
+        self, record: ExecutorRecord, framework_id: str, status: mesos_pb2.TaskStatus
+    ) -> None: ...
 
     def executor_message(self, record: ExecutorRecord, data: bytes) -> None: ...
 
@@ -143,15 +145,21 @@ def validate_call(call: Message) -> str | None:
         if not _is_uuid(status.uuid):
             return "Not a valid UUID"
         if status.HasField("executor_id") and status.executor_id.value != call.executor_id.value:
-            return (f"ExecutorID in Call: {call.executor_id.value} does not match ExecutorID "
-                    f"in TaskStatus: {status.executor_id.value}")
+            return (
+                f"ExecutorID in Call: {call.executor_id.value} does not match ExecutorID "
+                f"in TaskStatus: {status.executor_id.value}"
+            )
         if status.source != mesos_pb2.TaskStatus.SOURCE_EXECUTOR:
-            return (f"Received Call from executor {call.executor_id.value} of framework "
-                    f"{call.framework_id.value} with invalid source, expecting "
-                    "'SOURCE_EXECUTOR'")
+            return (
+                f"Received Call from executor {call.executor_id.value} of framework "
+                f"{call.framework_id.value} with invalid source, expecting "
+                "'SOURCE_EXECUTOR'"
+            )
         if status.state == mesos_pb2.TASK_STAGING:
-            return (f"Received TASK_STAGING from executor {call.executor_id.value} of "
-                    f"framework {call.framework_id.value} which is not allowed")
+            return (
+                f"Received TASK_STAGING from executor {call.executor_id.value} of "
+                f"framework {call.framework_id.value} which is not allowed"
+            )
     return None
 
 
@@ -196,8 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] not in PATHS:
             self._reply(_Reply(404))
         else:
-            self._reply(_Reply(405, f"Expecting one of {{ 'POST' }}, but received "
-                                    f"'{self.command}'", (("Allow", "POST"),)))
+            self._reply(
+                _Reply(
+                    405,
+                    f"Expecting one of {{ 'POST' }}, but received '{self.command}'",
+                    (("Allow", "POST"),),
+                )
+            )
 
     do_GET = do_PUT = do_DELETE = do_PATCH = _not_post
 
@@ -238,8 +251,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return from_json(value, Call)
             except JSONMappingError as exc:
                 return _Reply(400, f"Failed to convert JSON into Call protobuf: {exc}")
-        return _Reply(415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or "
-                           f"{APPLICATION_PROTOBUF}")
+        return _Reply(
+            415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or {APPLICATION_PROTOBUF}"
+        )
 
     def _handle(self, body: bytes) -> _Reply | tuple[ExecutorRecord, Message, str]:
         delegate = self.server.owner.delegate
@@ -256,12 +270,15 @@ class _Handler(BaseHTTPRequestHandler):
             elif _accepts(self.headers.get("Accept"), APPLICATION_PROTOBUF):
                 accept = APPLICATION_PROTOBUF
             else:
-                return _Reply(406, f"Expecting 'Accept' to allow '{APPLICATION_PROTOBUF}' "
-                                   f"or '{APPLICATION_JSON}'")
+                return _Reply(
+                    406,
+                    f"Expecting 'Accept' to allow '{APPLICATION_PROTOBUF}' or '{APPLICATION_JSON}'",
+                )
         elif delegate.recovering():
             return _Reply(503, "Agent has not finished recovery")
         framework_known, record = delegate.find_executor(
-            call.framework_id.value, call.executor_id.value)
+            call.framework_id.value, call.executor_id.value
+        )
         if not framework_known:
             return _Reply(400, "Framework cannot be found")
         if record is None:
@@ -379,9 +396,12 @@ class AgentHTTP:
             raise RuntimeError("already serving")
         self._server = _Server(("127.0.0.1", self.port), self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        daemon=True, name="agent-http")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name="agent-http",
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -105,7 +105,8 @@ def command_executor_info(
         executor.command.shell = False
         executor.command.value = os.path.realpath(path)
         executor.command.arguments.extend(
-            ["mesos-executor", f"--launcher_dir={flags.launcher_dir}"])
+            ["mesos-executor", f"--launcher_dir={flags.launcher_dir}"]
+        )
         if has_rootfs:
             executor.command.arguments.append(f"--sandbox_directory={flags.sandbox_directory}")
             if flags.switch_user:
@@ -114,8 +115,9 @@ def command_executor_info(
     else:
         executor.command.shell = True
         executor.command.value = "echo 'No such file or directory'; exit 1"
-    executor.resources.extend(scalar_resources(
-        {"cpus": DEFAULT_EXECUTOR_CPUS, "mem": DEFAULT_EXECUTOR_MEM_MB}))
+    executor.resources.extend(
+        scalar_resources({"cpus": DEFAULT_EXECUTOR_CPUS, "mem": DEFAULT_EXECUTOR_MEM_MB})
+    )
     return executor
 
 
@@ -139,8 +141,7 @@ def _addable(a: mesos_pb2.Resource, b: mesos_pb2.Resource) -> bool:
         copy.ClearField("scalar")
         copy.role = copy.role  # "*" by default or explicitly: the same role
 
-    return left.SerializeToString(deterministic=True) == right.SerializeToString(
-        deterministic=True)
+    return left.SerializeToString(deterministic=True) == right.SerializeToString(deterministic=True)
 
 
 def add_resources(
@@ -205,7 +206,8 @@ def launch_environment(
 ) -> dict[str, str]:
     """ExternalContainerizerProcess::launch's extra env for `launch`."""
     env = executor_environment(
-        executor, directory, agent_id, agent_pid, checkpoint, flags, agent_env)
+        executor, directory, agent_id, agent_pid, checkpoint, flags, agent_env
+    )
     if flags.hadoop_home:
         env["HADOOP_HOME"] = flags.hadoop_home
     if flags.default_container_image is not None:
@@ -217,8 +219,9 @@ def executor_directory(
     work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
 ) -> Path:
     """paths::createExecutorDirectory: the run dir plus the `latest` link."""
-    executor_dir = (work_dir / "slaves" / agent_id / "frameworks" / framework_id
-                    / "executors" / executor_id)
+    executor_dir = (
+        work_dir / "slaves" / agent_id / "frameworks" / framework_id / "executors" / executor_id
+    )
     run = executor_dir / "runs" / container_id
     run.mkdir(parents=True, exist_ok=True)
     latest = executor_dir / "runs" / "latest"
@@ -232,5 +235,17 @@ def forked_pid_path(
     work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
 ) -> Path:
     """paths::getForkedPidPath under the meta dir."""
-    return (work_dir / "meta" / "slaves" / agent_id / "frameworks" / framework_id
-            / "executors" / executor_id / "runs" / container_id / "pids" / "forked.pid")
+    return (
+        work_dir
+        / "meta"
+        / "slaves"
+        / agent_id
+        / "frameworks"
+        / framework_id
+        / "executors"
+        / executor_id
+        / "runs"
+        / container_id
+        / "pids"
+        / "forked.pid"
+    )

@@ -57,9 +57,18 @@ def to_json(message: Message) -> dict[str, Any]:
 
 
 _NUMBER_TYPES = {
-    _T.TYPE_DOUBLE, _T.TYPE_FLOAT, _T.TYPE_INT64, _T.TYPE_SINT64, _T.TYPE_SFIXED64,
-    _T.TYPE_UINT64, _T.TYPE_FIXED64, _T.TYPE_INT32, _T.TYPE_SINT32, _T.TYPE_SFIXED32,
-    _T.TYPE_UINT32, _T.TYPE_FIXED32,
+    _T.TYPE_DOUBLE,
+    _T.TYPE_FLOAT,
+    _T.TYPE_INT64,
+    _T.TYPE_SINT64,
+    _T.TYPE_SFIXED64,
+    _T.TYPE_UINT64,
+    _T.TYPE_FIXED64,
+    _T.TYPE_INT32,
+    _T.TYPE_SINT32,
+    _T.TYPE_SFIXED32,
+    _T.TYPE_UINT32,
+    _T.TYPE_FIXED32,
 }
 _FLOAT_TYPES = {_T.TYPE_DOUBLE, _T.TYPE_FLOAT}
 
@@ -78,7 +87,8 @@ def _scalar_in(field: FieldDescriptor, value: Any) -> Any:
                 return base64.b64decode(value, validate=True)
             except binascii.Error as exc:
                 raise JSONMappingError(
-                    f"Failed to base64 decode bytes field '{field.name}': {exc}") from exc
+                    f"Failed to base64 decode bytes field '{field.name}': {exc}"
+                ) from exc
         if kind == _T.TYPE_ENUM:
             enum_value = field.enum_type.values_by_name.get(_v0_name(value))
             if enum_value is None:

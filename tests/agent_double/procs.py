@@ -19,7 +19,7 @@ def _stat(pid: int) -> tuple[int, int, int] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return int(fields[1]), int(fields[2]), int(fields[3])
 
 

@@ -23,10 +23,15 @@ class ExecutorState(enum.Enum):
     TERMINATED = "TERMINATED"
 
 
-TERMINAL_STATES = frozenset({
-    mesos_pb2.TASK_FINISHED, mesos_pb2.TASK_FAILED, mesos_pb2.TASK_KILLED,
-    mesos_pb2.TASK_LOST, mesos_pb2.TASK_ERROR,
-})
+TERMINAL_STATES = frozenset(
+    {
+        mesos_pb2.TASK_FINISHED,
+        mesos_pb2.TASK_FAILED,
+        mesos_pb2.TASK_KILLED,
+        mesos_pb2.TASK_LOST,
+        mesos_pb2.TASK_ERROR,
+    }
+)
 
 
 @dataclass

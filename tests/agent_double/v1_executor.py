@@ -41,8 +41,10 @@ _MSG, _BYTES, _STR, _ENUM = _FDP.TYPE_MESSAGE, _FDP.TYPE_BYTES, _FDP.TYPE_STRING
 
 def _event(file: descriptor_pb2.FileDescriptorProto) -> None:
     event = file.message_type.add(name="Event")
-    _enum(event, ["UNKNOWN", "SUBSCRIBED", "LAUNCH", "KILL", "ACKNOWLEDGED",
-                  "MESSAGE", "ERROR", "SHUTDOWN"])
+    _enum(
+        event,
+        ["UNKNOWN", "SUBSCRIBED", "LAUNCH", "KILL", "ACKNOWLEDGED", "MESSAGE", "ERROR", "SHUTDOWN"],
+    )
     me = f".{_PACKAGE}.Event"
     sub = event.nested_type.add(name="Subscribed")
     _field(sub, "executor_info", 1, _REQ, _MSG, ".mesos.ExecutorInfo")
@@ -94,7 +96,9 @@ def _build() -> tuple[type, type]:
         file_desc = pool.FindFileByName(_FILE)
     except KeyError:
         file = descriptor_pb2.FileDescriptorProto(
-            name=_FILE, package=_PACKAGE, syntax="proto2",
+            name=_FILE,
+            package=_PACKAGE,
+            syntax="proto2",
             dependency=[mesos_pb2.DESCRIPTOR.name],
         )
         _event(file)

@@ -4,7 +4,8 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
 
 - ``mh.control`` (host -> guest): binary records ``[tag:u8][len:u32 LE][payload]``.
   First a process spec (tags ``A`` argv, ``E`` env ``K=V``, ``W`` workdir, ``U`` uid,
-  ``G`` gid, ``S`` supplementary gid, ``H`` hostname) closed by ``Z``; afterwards ``K``
+  ``G`` gid, ``S`` supplementary gid, ``H`` hostname, ``M`` ``tag:/target`` to mount a
+  virtiofs share of the host inside the rootfs) closed by ``Z``; afterwards ``K``
   records carry a signal number (decimal) to deliver to the container process.
 - ``mh.status`` (guest -> host): text lines ``READY``, ``STARTED <pid>``,
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
@@ -39,6 +40,7 @@ class ProcessSpec:
     gid: int = 0
     groups: list[int] = field(default_factory=list)
     hostname: str = "mesos-hyper"
+    mounts: list[tuple[str, str]] = field(default_factory=list)  # (virtiofs tag, target)
 
 
 def _record(tag: bytes, payload: bytes) -> bytes:
@@ -57,6 +59,10 @@ def encode_spec(spec: ProcessSpec) -> bytes:
     out.append(_record(b"G", str(spec.gid).encode()))
     out += [_record(b"S", str(g).encode()) for g in spec.groups]
     out.append(_record(b"H", spec.hostname.encode()))
+    for tag, target in spec.mounts:
+        if ":" in tag or not target.startswith("/"):
+            raise ValueError(f"bad mount {tag!r} -> {target!r}")
+        out.append(_record(b"M", f"{tag}:{target}".encode()))
     out.append(_record(b"Z", b""))
     return b"".join(out)
 

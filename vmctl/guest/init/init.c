@@ -181,6 +181,8 @@ struct spec {
     char *env[MAX_ITEMS + 1];
     int envc;
     char *workdir, *hostname;
+    char *mounts[16];
+    int nmounts;
     uid_t uid;
     gid_t gid;
     gid_t groups[64];
@@ -216,6 +218,9 @@ static void read_spec(int fd, struct spec *sp) {
         case 'S':
             if ((id = parse_id(p)) < 0 || sp->ngroups >= 64) { errno = EINVAL; fatal("groups"); }
             sp->groups[sp->ngroups++] = id; free(p); break;
+        case 'M':
+            if (sp->nmounts >= 16 || !strchr(p, ':') || strchr(p, ':')[1] != '/') { errno = EINVAL; fatal("mount spec"); }
+            sp->mounts[sp->nmounts++] = p; break;
         case 'Z': free(p); goto done;
         default: errno = EINVAL; fatal("unknown spec record");
         }
@@ -251,6 +256,12 @@ static void mkdir_p(const char *path) {
     mkdir(buf, 0755);
 }
 
+static int has_dotdot(const char *path) {
+    for (const char *p = path; (p = strstr(p, "..")); p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == 0)) return 1;
+    return 0;
+}
+
 static void setup_rootfs(const struct spec *sp) {
     mkdir(ROOT, 0755);
     if (mount("/dev/vda", ROOT, "ext4", 0, NULL) < 0) fatal("mount rootfs /dev/vda");
@@ -261,6 +272,15 @@ static void setup_rootfs(const struct spec *sp) {
     mount_or_die("devpts", ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
     mount_or_die("shm", ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     mount_or_die("tmpfs", ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    for (int i = 0; i < sp->nmounts; i++) {
+        char *colon = strchr(sp->mounts[i], ':');
+        *colon = 0;
+        char target[4096];
+        snprintf(target, sizeof target, ROOT "%s", colon + 1);
+        if (has_dotdot(colon + 1)) { errno = EINVAL; fatal("mount target"); }
+        mkdir_p(target);
+        if (mount(sp->mounts[i], target, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) fatal("mount virtiofs share");
+    }
     if (sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0) fatal("sethostname");
 }
 
