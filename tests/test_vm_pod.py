@@ -30,6 +30,7 @@ def test_domain_xml_has_only_what_the_guest_needs(tmp_path):
         vcpus=2,
         memory_mib=300,
         disks=[DiskSpec(tmp_path / "o.qcow2")],
+        shares=[ShareSpec(tmp_path, "sandbox")],
         channels=[ChannelSpec("mh.status", tmp_path / "s.sock")],
         console_log=tmp_path / "console.log",
         metadata={"container-id": "abc"},
