@@ -16,7 +16,7 @@ import pytest
 from mesos_hyper.config import Paths
 from mesos_hyper.errors import VMError
 from mesos_hyper.images.build import demo_rootfs
-from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, read_metadata
+from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, ShareSpec, read_metadata
 from vmctl.guest.protocol import ProcessSpec
 from vmctl.lifecycle import list_ours
 from vmctl.pod import Pod, PodConfig
