@@ -19,37 +19,18 @@ from pathlib import Path
 from mesos_hyper.config import Paths
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.runtime.spec import RunOptions, process_spec
+from vmctl.accel import MARKER, probe_command
 from vmctl.pod import Pod, PodConfig
 
 
 def floor(paths: Paths) -> float:
     """qemu-system-x86_64 (TCG) booting our kernel+initramfs until init prints its marker."""
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [
-            "qemu-system-x86_64",
-            "-accel",
-            "tcg",
-            "-m",
-            "256",
-            "-nographic",
-            "-no-reboot",
-            "-nodefaults",
-            "-serial",
-            "stdio",
-            "-kernel",
-            str(paths.kernel),
-            "-initrd",
-            str(paths.initramfs),
-            "-append",
-            "console=ttyS0 quiet panic=-1 mh.probe=1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    cmd = probe_command(paths.kernel, paths.initramfs, "tcg")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     for line in proc.stdout:
-        if b"MESOS-HYPER-PROBE-OK" in line:
+        if MARKER in line:
             elapsed = time.monotonic() - start
             break
     proc.wait()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import UsageError, VMError
+from mesos_hyper.fsutil import atomic_write
 
 LOG = logging.getLogger(__name__)
 MARKER = b"MESOS-HYPER-PROBE-OK"
@@ -42,6 +43,28 @@ def _kvm_openable() -> bool:
     return True
 
 
+def probe_command(kernel: Path, initramfs: Path, accel: str) -> list[str]:
+    """qemu booting our guest in probe mode: init prints MARKER on the console and powers off."""
+    return [
+        "qemu-system-x86_64",
+        "-accel",
+        accel,
+        "-m",
+        "128",
+        "-nographic",
+        "-no-reboot",
+        "-nodefaults",
+        "-serial",
+        "stdio",
+        "-kernel",
+        str(kernel),
+        "-initrd",
+        str(initramfs),
+        "-append",
+        "console=ttyS0 quiet panic=-1 mh.probe=1",
+    ]
+
+
 def probe_kvm(
     kernel: Path, initramfs: Path, timeout_s: float = PROBE_TIMEOUT_S
 ) -> tuple[bool, str]:
@@ -49,24 +72,7 @@ def probe_kvm(
     if not _kvm_openable():
         return False, "/dev/kvm is missing or cannot be opened"
     with tempfile.TemporaryFile() as console:
-        cmd = [
-            "qemu-system-x86_64",
-            "-accel",
-            "kvm",
-            "-m",
-            "128",
-            "-nographic",
-            "-no-reboot",
-            "-nodefaults",
-            "-serial",
-            "stdio",
-            "-kernel",
-            str(kernel),
-            "-initrd",
-            str(initramfs),
-            "-append",
-            "console=ttyS0 quiet panic=-1 mh.probe=1",
-        ]
+        cmd = probe_command(kernel, initramfs, "kvm")
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=console)
         try:
@@ -108,9 +114,9 @@ def domain_type(paths: config.Paths | None = None, *, force_probe: bool = False)
             pass
     works, why = probe_kvm(paths.kernel, paths.initramfs)
     chosen = "kvm" if works else "qemu"
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "domain_type": chosen, "why": why}) + "\n")
-    os.replace(tmp, cache)
+    atomic_write(
+        cache, (json.dumps({"key": key, "domain_type": chosen, "why": why}) + "\n").encode()
+    )
     level = logging.INFO if works else logging.WARNING
     log.event(LOG, "accelerator probed", level, accel="KVM" if works else "TCG", why=why)
     return chosen

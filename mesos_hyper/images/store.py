@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mesos_hyper.errors import HyperError, IntegrityError, NotFoundError, UsageError
+from mesos_hyper.fsutil import atomic_write
 from mesos_hyper.images import pull as pull_mod
 from mesos_hyper.images import rootfs
 from mesos_hyper.images.blobs import BlobStore
@@ -67,22 +67,6 @@ def canonical_names(ref: Reference) -> list[str]:
     if ref.digest:
         names.append(f"{repo}@{ref.digest}")
     return names
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: readers see the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class ImageStore:

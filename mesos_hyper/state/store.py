@@ -17,15 +17,15 @@ import dataclasses
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from mesos_hyper import log
 from mesos_hyper.errors import NotFoundError, UsageError
+from mesos_hyper.fsutil import atomic_write
 from mesos_hyper.state.inotify import DirectoryWatch
 from mesos_hyper.state.locks import flocked
 from mesos_hyper.state.record import (
@@ -68,26 +68,6 @@ def _check_id(container_id: str) -> str:
     ):
         raise StateError(f"container id {container_id!r} cannot name a record")
     return container_id
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via temp + fsync + rename (+ fsync of the directory)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fp:
-            fp.write(text)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class StateStore:
@@ -187,7 +167,7 @@ class StateStore:
                     raise AlreadyExistsError(
                         f"container {container_id} already exists ({old.status.value})"
                     )
-                atomic_write(directory / RECORD, record.to_json())
+                atomic_write(directory / RECORD, record.to_json().encode())
         log.event(logger, "state record created", container=container_id)
         return record
 
@@ -217,7 +197,7 @@ class StateStore:
                 raise StateError(f"container {container_id}: no status {new.status!r}") from None
             new = dataclasses.replace(new, status=status, updated_at=time.time())
             old.check_transition(new)
-            atomic_write(self._dir(container_id) / RECORD, new.to_json())
+            atomic_write(self._dir(container_id) / RECORD, new.to_json().encode())
         return new
 
     def mark_terminated(self, container_id: str, termination: Termination) -> ContainerRecord:
