@@ -23,6 +23,18 @@ class DiskSpec:
     target: str = "vda"
     format: str = "qcow2"
     readonly: bool = False
+    serial: str | None = None
+
+    def element(self) -> ET.Element:
+        el = ET.Element("disk", type="file", device="disk")
+        ET.SubElement(el, "driver", name="qemu", type=self.format, discard="unmap")
+        ET.SubElement(el, "source", file=str(self.path))
+        ET.SubElement(el, "target", dev=self.target, bus="virtio")
+        if self.serial:
+            ET.SubElement(el, "serial").text = self.serial
+        if self.readonly:
+            ET.SubElement(el, "readonly")
+        return el
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,12 @@ class ChannelSpec:
 
     name: str
     socket: Path
+
+    def element(self) -> ET.Element:
+        el = ET.Element("channel", type="unix")
+        ET.SubElement(el, "source", mode="bind", path=str(self.socket))
+        ET.SubElement(el, "target", type="virtio", name=self.name)
+        return el
 
 
 @dataclass(frozen=True)
@@ -93,12 +111,7 @@ class DomainSpec:
         devices = ET.SubElement(dom, "devices")
         ET.SubElement(devices, "emulator").text = "/usr/bin/qemu-system-x86_64"
         for disk in self.disks:
-            el = ET.SubElement(devices, "disk", type="file", device="disk")
-            ET.SubElement(el, "driver", name="qemu", type=disk.format, discard="unmap")
-            ET.SubElement(el, "source", file=str(disk.path))
-            ET.SubElement(el, "target", dev=disk.target, bus="virtio")
-            if disk.readonly:
-                ET.SubElement(el, "readonly")
+            devices.append(disk.element())
         for share in self.shares:
             fs = ET.SubElement(devices, "filesystem", type="mount", accessmode="passthrough")
             ET.SubElement(fs, "driver", type="virtiofs")
@@ -109,9 +122,7 @@ class DomainSpec:
         if self.channels:
             ET.SubElement(devices, "controller", type="virtio-serial", index="0")
         for channel in self.channels:
-            el = ET.SubElement(devices, "channel", type="unix")
-            ET.SubElement(el, "source", mode="bind", path=str(channel.socket))
-            ET.SubElement(el, "target", type="virtio", name=channel.name)
+            devices.append(channel.element())
         if self.console_log is not None:
             serial = ET.SubElement(devices, "serial", type="file")
             ET.SubElement(serial, "source", path=str(self.console_log))

@@ -65,6 +65,13 @@ class Domain:
         except libvirt.libvirtError as err:
             raise VMError(f"cannot resume {self.name}: {err.get_error_message()}") from err
 
+    def attach(self, device_xml: str) -> None:
+        """Hot-plug a device (a pod member's disk or output channel) into the running VM."""
+        try:
+            self._dom.attachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as err:
+            raise VMError(f"cannot hot-plug into {self.name}: {err.get_error_message()}") from err
+
     def alive(self) -> bool:
         if self.ended.is_set():
             return False

@@ -22,6 +22,7 @@ import signal
 import socket
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,12 @@ class Pod:
         self._started = threading.Event()
         self._lock = threading.Lock()
         self._destroyed = False
+        # per container (0 = the first): exit codes and the events that announce them
+        self.exits: dict[int, int] = {}
+        self._member_started: dict[int, threading.Event] = {}
+        self._exited: dict[int, threading.Event] = {0: threading.Event()}
+        self._members = 0
+        self._readers: list[threading.Thread] = []
 
     # ---- start ----------------------------------------------------------------
 
@@ -170,11 +177,15 @@ class Pod:
         finally:
             sel.close()
             self._started.set()
+            for event in (*self._exited.values(), *self._member_started.values()):
+                event.set()  # the VM is gone: nobody waits for ever
 
     def _on_status(self, event: protocol.StatusEvent, t_resume: float) -> None:
         now = time.monotonic() - t_resume
         if event.kind == "READY":
             self.timings["guest_ready"] = now
+        elif event.kind == "STARTED" and event.container:
+            self._member_started.setdefault(event.container, threading.Event()).set()
         elif event.kind == "STARTED":
             self.timings["exec_started"] = now
             self._started.set()
@@ -187,18 +198,26 @@ class Pod:
                 pod=self.config.name,
                 error=event.message,
             )
-        elif event.kind == "EXIT" and self.exit_code is None:
-            self.exit_code = event.value
-            self._started.set()
+        elif event.kind == "EXIT" and event.value is not None:
+            self.exits.setdefault(event.container, event.value)
+            self._exited.setdefault(event.container, threading.Event()).set()
+            self._member_started.setdefault(event.container, threading.Event()).set()
+            if event.container == 0 and self.exit_code is None:
+                self.exit_code = event.value
+                self._started.set()
 
     # ---- control --------------------------------------------------------------
 
-    def signal(self, signum: int) -> None:
+    def signal(self, signum: int, container: int = 0) -> None:
+        self._send(protocol.encode_signal(signum, container))
+
+    def _send(self, data: bytes) -> None:
         sock = self._socks.get(protocol.CONTROL_PORT)
         if sock is None:
             raise VMError(f"pod {self.config.name} is not running")
         try:
-            sock.sendall(protocol.encode_signal(signum))
+            with self._lock:
+                sock.sendall(data)
         except OSError as err:
             raise VMError(f"cannot signal pod {self.config.name}: {err}") from err
 
@@ -214,6 +233,79 @@ class Pod:
         if self.exit_code is None:
             raise VMError(self._death_message())
         return self.exit_code
+
+    # ---- pods: further containers in the same VM -------------------------------------
+
+    def add_container(
+        self,
+        spec: protocol.ProcessSpec,
+        base_disk: Path,
+        on_stdout: Output,
+        on_stderr: Output,
+        disk_bytes: int | None = None,
+    ) -> int:
+        """Start ``spec`` as a further container of this VM (own rootfs, own output)."""
+        if self._domain is None or not self._domain.alive():
+            raise VMError(f"pod {self.config.name} is not running")
+        with self._lock:
+            self._members += 1
+            index = self._members
+        if index >= protocol.MAX_CONTAINERS:
+            raise VMError(f"pod {self.config.name} is full ({protocol.MAX_CONTAINERS} containers)")
+        workdir = self.config.workdir
+        overlay = disks.create_overlay(base_disk, workdir / f"rootfs-{index}.qcow2", disk_bytes)
+        channels = [
+            ChannelSpec(name, workdir / f"{name}.sock") for name in protocol.member_ports(index)
+        ]
+        disk = DiskSpec(
+            overlay, target="vd" + chr(ord("a") + index), serial=protocol.member_disk_serial(index)
+        )
+        self._exited[index] = threading.Event()
+        started = self._member_started.setdefault(index, threading.Event())
+        for device in (disk.element(), *(c.element() for c in channels)):
+            self._domain.attach(ET.tostring(device, encoding="unicode"))
+        socks = []
+        for channel in channels:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(channel.socket))
+            socks.append(sock)
+            self._socks[channel.name] = sock
+        reader = threading.Thread(
+            target=_read_outputs, args=(socks, (on_stdout, on_stderr)), daemon=True
+        )
+        reader.start()
+        self._readers.append(reader)
+        self._send(protocol.encode_member_spec(index, spec))
+        if not started.wait(BOOT_TIMEOUT_S) or (
+            index not in self.exits and not self._domain.alive()
+        ):
+            raise VMError(self._death_message())
+        log.event(LOG, "pod member started", pod=self.config.name, container=index)
+        return index
+
+    def wait_container(self, index: int, timeout: float | None = None) -> int:
+        """Exit code of one container of the pod; VMError if the VM died first."""
+        event = self._exited.get(index)
+        if event is None:
+            raise VMError(f"pod {self.config.name} has no container {index}")
+        if not event.wait(timeout):
+            raise TimeoutError(f"container {index} of {self.config.name} still running")
+        if index not in self.exits:
+            raise VMError(self._death_message())
+        return self.exits[index]
+
+    def stop_container(self, index: int, grace_s: float) -> None:
+        """SIGTERM one container, SIGKILL after ``grace_s``; the VM goes if it was the last."""
+        with contextlib.suppress(VMError):
+            self.signal(signal.SIGTERM, index)
+        if self._exited[index].wait(grace_s):
+            return
+        others = [i for i in self._exited if i != index and i not in self.exits]
+        if not others:
+            self._kill_domain()
+            return
+        with contextlib.suppress(VMError):
+            self.signal(signal.SIGKILL, index)
 
     def stop(self, grace_s: float) -> int | None:
         """SIGTERM to the process, then destroy the VM after ``grace_s``."""
@@ -254,10 +346,38 @@ class Pod:
                 sock.close()
             if self._pump is not None:
                 self._pump.join(5.0)
+            for reader in self._readers:
+                reader.join(5.0)
             shutil.rmtree(self.config.workdir, ignore_errors=True)
+
+    def alive(self) -> bool:
+        return self._domain is not None and self._domain.alive()
 
     def __enter__(self) -> Pod:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.destroy()
+
+
+def _read_outputs(socks: list[socket.socket], sinks: tuple[Output, Output]) -> None:
+    """Copy a pod member's stdout and stderr until the VM closes them."""
+    sel = selectors.DefaultSelector()
+    for sock, sink in zip(socks, sinks, strict=True):
+        sel.register(sock, selectors.EVENT_READ, sink)
+    try:
+        while sel.get_map():
+            for key, _ in sel.select():
+                try:
+                    data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                try:
+                    key.data(data)
+                except Exception as err:  # a failing sink must not stop the others
+                    log.event(LOG, "output sink failed", logging.ERROR, error=err)
+    finally:
+        sel.close()

@@ -11,6 +11,11 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
 
+Pods: a further container ``k`` (1..15) is started with a ``C`` record holding ``k``,
+followed by its spec; its rootfs is the disk with virtio serial ``mh-c<k>``, its output
+goes to ports ``mh.c<k>.stdout`` / ``mh.c<k>.stderr``, signals are ``K`` ``k:signum``,
+and its status lines end with `` <k>``. The VM powers off when no container is left.
+
 The guest is untrusted: status lines are bounded and validated here.
 """
 
@@ -67,8 +72,26 @@ def encode_spec(spec: ProcessSpec) -> bytes:
     return b"".join(out)
 
 
-def encode_signal(signum: int) -> bytes:
-    return _record(b"K", str(int(signum)).encode())
+MAX_CONTAINERS = 16
+
+
+def member_disk_serial(index: int) -> str:
+    return f"mh-c{index}"
+
+
+def member_ports(index: int) -> tuple[str, str]:
+    return f"mh.c{index}.stdout", f"mh.c{index}.stderr"
+
+
+def encode_member_spec(index: int, spec: ProcessSpec) -> bytes:
+    if not 0 < index < MAX_CONTAINERS:
+        raise ValueError(f"pod member index {index} out of range")
+    return _record(b"C", str(index).encode()) + encode_spec(spec)
+
+
+def encode_signal(signum: int, container: int = 0) -> bytes:
+    payload = str(int(signum)) if container == 0 else f"{container}:{int(signum)}"
+    return _record(b"K", payload.encode())
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,7 @@ class StatusEvent:
     kind: str  # READY | STARTED | ERROR | EXIT
     value: int | None = None
     message: str = ""
+    container: int = 0
 
 
 class StatusParser:
@@ -102,11 +126,17 @@ def parse_status_line(line: bytes) -> StatusEvent:
     kind, _, rest = text.partition(" ")
     if kind == "READY" and not rest:
         return StatusEvent("READY")
-    if kind in ("STARTED", "EXIT") and rest.isdigit() and len(rest) <= 10:
-        value = int(rest)
+    number, _, index = rest.partition(" ")
+    if kind in ("STARTED", "EXIT") and number.isdigit() and len(number) <= 10:
+        container = 0
+        if index:
+            if not index.isdigit() or not 0 < int(index) < MAX_CONTAINERS:
+                raise ValueError(f"guest named an impossible container {index[:8]!r}")
+            container = int(index)
+        value = int(number)
         if kind == "EXIT" and value > 255:
             raise ValueError(f"guest reported an impossible exit code {value}")
-        return StatusEvent(kind, value)
+        return StatusEvent(kind, value, container=container)
     if kind == "ERROR":
         return StatusEvent("ERROR", message="".join(c for c in rest if c.isprintable())[:512])
     raise ValueError(f"guest sent a malformed status line: {text[:80]!r}")

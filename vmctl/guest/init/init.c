@@ -83,7 +83,7 @@ static void mount_or_die(const char *src, const char *dst, const char *type, uns
                          const char *data) {
     mkdir(dst, 0755);
     if (mount(src, dst, type, flags, data) < 0) {
-        char what[256];
+        char what[4400];
         snprintf(what, sizeof what, "mount %s on %s", type, dst);
         fatal(what);
     }
@@ -230,13 +230,13 @@ done:
     if (!sp->workdir || sp->workdir[0] != '/') { errno = EINVAL; fatal("workdir"); }
 }
 
-static void grow_rootfs(void) {
-    int dev = open("/dev/vda", O_RDONLY | O_CLOEXEC);
+static void grow_rootfs(const char *device, const char *root) {
+    int dev = open(device, O_RDONLY | O_CLOEXEC);
     if (dev < 0) return;
     uint64_t bytes = 0;
     if (ioctl(dev, BLKGETSIZE64, &bytes) < 0) bytes = 0;
     close(dev);
-    int dir = open(ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0 || bytes == 0) { if (dir >= 0) close(dir); return; }
     /* blocks of the fs: statfs gives f_bsize; resize takes a count of fs blocks */
     struct stat st;
@@ -262,29 +262,42 @@ static int has_dotdot(const char *path) {
     return 0;
 }
 
-static void setup_rootfs(const struct spec *sp) {
-    mkdir(ROOT, 0755);
-    if (mount("/dev/vda", ROOT, "ext4", 0, NULL) < 0) fatal("mount rootfs /dev/vda");
-    grow_rootfs();
-    mount_or_die("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    mount_or_die("sysfs", ROOT "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    mount_or_die("devtmpfs", ROOT "/dev", "devtmpfs", MS_NOSUID, NULL);
-    mount_or_die("devpts", ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
-    mount_or_die("shm", ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-    mount_or_die("tmpfs", ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+static void mount_in(const char *root, const char *src, const char *dst, const char *type,
+                     unsigned long flags, const char *data) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s", root, dst);
+    mount_or_die(src, path, type, flags, data);
+}
+
+/* Mounts a container's rootfs from `device` at `root`, with its API filesystems and shares. */
+static void setup_rootfs(const struct spec *sp, const char *device, const char *root) {
+    mkdir(root, 0755);
+    if (mount(device, root, "ext4", 0, NULL) < 0) fatal("mount rootfs");
+    grow_rootfs(device, root);
+    mount_in(root, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_in(root, "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_in(root, "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL);
+    mount_in(root, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
+    mount_in(root, "shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    mount_in(root, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     for (int i = 0; i < sp->nmounts; i++) {
         char *colon = strchr(sp->mounts[i], ':');
         *colon = 0;
         char target[4096];
-        snprintf(target, sizeof target, ROOT "%s", colon + 1);
+        snprintf(target, sizeof target, "%s%s", root, colon + 1);
         if (has_dotdot(colon + 1)) { errno = EINVAL; fatal("mount target"); }
         mkdir_p(target);
         if (mount(sp->mounts[i], target, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) fatal("mount virtiofs share");
     }
-    if (sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0) fatal("sethostname");
 }
 
-static pid_t spawn(const struct spec *sp, int out_fd, int err_fd) {
+/* Container 0 keeps the single-container format; pod members carry their index. */
+static void report(const char *what, int idx, int value) {
+    if (idx == 0) status("%s %d", what, value);
+    else status("%s %d %d", what, value, idx);
+}
+
+static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *root, int idx) {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) fatal("pipe");
     pid_t pid = fork();
@@ -300,7 +313,7 @@ static pid_t spawn(const struct spec *sp, int out_fd, int err_fd) {
         dup2(err_fd, 2);
         const char *stage = "chroot";
         int e;
-        if (chroot(ROOT) < 0 || chdir("/") < 0) goto fail;
+        if (chroot(root) < 0 || chdir("/") < 0) goto fail;
         stage = "workdir";
         mkdir_p(sp->workdir);
         if (chdir(sp->workdir) < 0) goto fail;
@@ -332,9 +345,76 @@ static pid_t spawn(const struct spec *sp, int out_fd, int err_fd) {
         status("ERROR %s", text);
         waitpid(pid, NULL, 0);
         /* Docker: 127 when the command is not found, 126 when it cannot be run. */
-        status("EXIT %d", (strncmp(text, "exec", 4) == 0 && e == ENOENT) ? 127 : 126);
-        power_off();
+        report("EXIT", idx, (strncmp(text, "exec", 4) == 0 && e == ENOENT) ? 127 : 126);
+        return -1;
     }
+    return pid;
+}
+
+#define MAX_CONTAINERS 16
+
+static void shutdown_pod(void) {
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0) {}
+    sync();
+    power_off();
+}
+
+/* The block device whose virtio serial is `serial` (pod members' disks are hot-plugged). */
+static int find_disk(const char *serial, char *dev, size_t len) {
+    for (int tries = 0; tries < 1000; tries++) {
+        DIR *d = opendir("/sys/block");
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (strncmp(e->d_name, "vd", 2) != 0) continue;
+                char path[300], got[64] = {0};
+                snprintf(path, sizeof path, "/sys/block/%s/serial", e->d_name);
+                int fd = open(path, O_RDONLY);
+                if (fd < 0) continue;
+                ssize_t n = read(fd, got, sizeof got - 1);
+                close(fd);
+                if (n <= 0) continue;
+                got[strcspn(got, "\n")] = 0;
+                if (strcmp(got, serial) == 0) {
+                    snprintf(dev, len, "/dev/%s", e->d_name);
+                    closedir(d);
+                    return 0;
+                }
+            }
+            closedir(d);
+        }
+        usleep(10000);
+    }
+    errno = ENODEV;
+    return -1;
+}
+
+/* Starts pod member `idx`: its disk (serial mh-c<idx>), its output ports, its own rootfs. */
+static pid_t start_member(struct spec *sp, int idx) {
+    char name[64], dev[300], root[64];
+    snprintf(name, sizeof name, "mh-c%d", idx);
+    if (find_disk(name, dev, sizeof dev) < 0) {
+        status("ERROR pod member %d: no disk %s", idx, name);
+        report("EXIT", idx, 125);
+        return -1;
+    }
+    snprintf(name, sizeof name, "mh.c%d.stdout", idx);
+    int out = open_port(name, O_WRONLY);
+    snprintf(name, sizeof name, "mh.c%d.stderr", idx);
+    int err = open_port(name, O_WRONLY);
+    if (out < 0 || err < 0) {
+        status("ERROR pod member %d: no output ports", idx);
+        report("EXIT", idx, 125);
+        if (out >= 0) close(out);
+        if (err >= 0) close(err);
+        return -1;
+    }
+    snprintf(root, sizeof root, ROOT "-%d", idx);
+    setup_rootfs(sp, dev, root);
+    pid_t pid = spawn(sp, out, err, root, idx);
+    close(out);
+    close(err);
     return pid;
 }
 
@@ -364,13 +444,18 @@ int main(void) {
     if (err < 0) fatal("open port mh.stderr");
     status("READY");
 
-    static struct spec sp;
-    read_spec(control, &sp);
-    setup_rootfs(&sp);
-    pid_t child = spawn(&sp, out, err);
+    struct ctr { pid_t pid; int idx; } ctrs[MAX_CONTAINERS];
+    int nctr = 0;
+    static struct spec first;
+    read_spec(control, &first);
+    if (first.hostname && sethostname(first.hostname, strlen(first.hostname)) < 0) fatal("sethostname");
+    setup_rootfs(&first, "/dev/vda", ROOT);
+    pid_t pid0 = spawn(&first, out, err, ROOT, 0);
     close(out);
     close(err);
-    status("STARTED %d", (int)child);
+    if (pid0 < 0) shutdown_pod();
+    ctrs[nctr++] = (struct ctr){pid0, 0};
+    report("STARTED", 0, (int)pid0);
 
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) fatal("signalfd");
@@ -382,32 +467,52 @@ int main(void) {
             char tag, *p;
             uint32_t n;
             if (read_record(control, &tag, &p, &n) < 0) {
-                close(control);  /* host went away: keep running the process */
+                close(control);  /* host went away: keep running the processes */
                 control = -1;
+            } else if (tag == 'K') {
+                /* "signum" for container 0, "index:signum" for a pod member */
+                char *colon = strchr(p, ':');
+                long idx = 0, sig;
+                if (colon) { *colon = 0; idx = parse_id(p); sig = parse_id(colon + 1); }
+                else sig = parse_id(p);
+                for (int i = 0; i < nctr; i++)
+                    if (ctrs[i].idx == idx && sig > 0 && sig < 65) kill(ctrs[i].pid, (int)sig);
+                free(p);
+            } else if (tag == 'C') {
+                long idx = parse_id(p);
+                free(p);
+                struct spec *sp = calloc(1, sizeof *sp);
+                if (!sp || idx < 1 || idx >= MAX_CONTAINERS || nctr >= MAX_CONTAINERS) {
+                    errno = EINVAL;
+                    fatal("pod member index");
+                }
+                read_spec(control, sp);
+                pid_t pid = start_member(sp, (int)idx);
+                if (pid > 0) {
+                    ctrs[nctr++] = (struct ctr){pid, (int)idx};
+                    report("STARTED", (int)idx, (int)pid);
+                }
             } else {
-                long sig = parse_id(p);
-                if (tag == 'K' && sig > 0 && sig < 65) kill(child, (int)sig);
-                else say("ignored control record %c", tag);
+                say("ignored control record %c", tag);
                 free(p);
             }
         }
         if (fds[0].revents) {
             struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo != SIGCHLD) continue;
-            }
+            while (read(sfd, &si, sizeof si) == sizeof si) {}
             int wst;
             pid_t got;
             while ((got = waitpid(-1, &wst, WNOHANG)) > 0) {
-                if (got != child) continue;
-                int code = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
-                kill(-1, SIGKILL);
-                while (waitpid(-1, NULL, 0) > 0) {}
-                sync();
-                umount2(ROOT, MNT_DETACH);
-                status("EXIT %d", code);
-                power_off();
+                for (int i = 0; i < nctr; i++) {
+                    if (ctrs[i].pid != got) continue;
+                    int code = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+                    kill(-got, SIGKILL);  /* the member's own session */
+                    report("EXIT", ctrs[i].idx, code);
+                    ctrs[i] = ctrs[--nctr];
+                    break;
+                }
             }
+            if (nctr == 0) shutdown_pod();
         }
     }
 }
