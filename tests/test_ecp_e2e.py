@@ -23,12 +23,16 @@ ECP = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
 
 
 @pytest.fixture(scope="module")
-def image(registry):  # noqa: F811
+def busybox_layer():
     with tempfile.TemporaryDirectory() as tmp:
         demo_rootfs(Path(tmp))
-        layer = layer_from_dir(Path(tmp))
+        return layer_from_dir(Path(tmp))
+
+
+@pytest.fixture(scope="module")
+def image(registry, busybox_layer):  # noqa: F811
     ref = f"{registry.host}/t/task:1"
-    push_image(build_image([layer], cmd=["/bin/sh"]), ref)
+    push_image(build_image([busybox_layer], cmd=["/bin/sh"]), ref)
     return ref
 
 
@@ -202,3 +206,36 @@ def test_uris_are_fetched_and_the_sandbox_is_shared_with_the_guest(agent, image,
     sandbox = Path(record.directory)
     assert (sandbox / "stdout").read_text() == "hello from an archive\ntool ran\n"
     assert (sandbox / "out.txt").read_text() == "back\n"
+
+
+def test_two_tasks_of_one_executor_share_a_pod_vm(agent, registry, busybox_layer):  # noqa: F811
+    refs = {}
+    for name, script in (
+        ("web", "echo web-up; hostname; echo mine > /tmp/web; sleep 1000"),
+        ("side", "echo side $(hostname) $(ls /tmp); exit 5"),
+    ):
+        refs[name] = f"{registry.host}/t/pod-{name}:1"
+        push_image(build_image([busybox_layer], cmd=["/bin/sh", "-c", script]), refs[name])
+    executor = mesos_pb2.ExecutorInfo(name="pod executor")
+    executor.executor_id.value = "pod-1"
+    executor.command.value = "unused: mesos-hyper is the executor"
+    tasks = {}
+    for name in ("web", "side"):
+        info = task(name, refs[name], "")
+        info.ClearField("command")
+        info.executor.CopyFrom(executor)
+        tasks[name] = info
+    record = agent.launch_task(tasks["web"])
+    agent.wait_for_state("web", mesos_pb2.TASK_RUNNING, timeout=120)
+    (qemu,) = _pids(f"guest=mh-{record.container_id}")
+    agent.launch_task(tasks["side"])
+    status = agent.wait_for_state("side", mesos_pb2.TASK_FAILED, timeout=60)
+    assert "status 5" in status.message
+    assert _pids(f"guest=mh-{record.container_id}") == [qemu]  # the same VM
+    out = (Path(record.directory) / "stdout").read_text()
+    # one VM, one hostname; separate filesystems: the side task does not see /tmp/web
+    assert "web-up" in out and "side web\n" in out
+    agent.kill_task("web")
+    agent.wait_for_state("web", mesos_pb2.TASK_KILLED, timeout=60)
+    agent.wait_for(lambda: record.completed, timeout=60)
+    assert not _pids(f"guest=mh-{record.container_id}")

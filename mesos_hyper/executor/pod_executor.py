@@ -45,8 +45,10 @@ ACK_TIMEOUT_S = 30.0
 class RunningTask:
     spec: TaskSpec
     pod: Pod | None = None
+    container: int | None = None  # index in the pod once started
     killed: bool = False
     thread: threading.Thread | None = None
+    outputs: tuple[Any, ...] = ()
 
 
 class PodExecutor:
@@ -69,6 +71,8 @@ class PodExecutor:
         self.last_outcome: Outcome | None = None
         self.connection = AgentConnection(settings, self.handle)
         self._lock = threading.Lock()
+        self._pod_lock = threading.Lock()  # creating the pod VM or adding a member to it
+        self.pod: Pod | None = None
 
     # ---- events from the agent -------------------------------------------------
 
@@ -98,12 +102,11 @@ class PodExecutor:
             self.connection.send_update(task_id, "TASK_FAILED", message=str(err))
             return
         with self._lock:
-            if task.task_id in self.tasks or self.tasks:
-                # Pods of several tasks per executor are not built yet: refuse clearly.
+            if task.task_id in self.tasks:
                 self.connection.send_update(
                     task.task_id,
                     "TASK_FAILED",
-                    message="mesos-hyper runs one task per executor for now",
+                    message="a task with this id is already running",
                     reason="REASON_TASK_INVALID",
                 )
                 return
@@ -118,10 +121,10 @@ class PodExecutor:
             log.event(LOG, "kill for an unknown task", logging.WARNING, task_id=task_id)
             return
         running.killed = True
-        pod = running.pod
+        pod, index = running.pod, running.container
         grace = grace_s if grace_s is not None else self.settings.shutdown_grace_period
-        if pod is not None:
-            threading.Thread(target=pod.stop, args=(grace,), daemon=True).start()
+        if pod is not None and index is not None:
+            threading.Thread(target=pod.stop_container, args=(index, grace), daemon=True).start()
 
     # ---- running one task ------------------------------------------------------
 
@@ -135,13 +138,12 @@ class PodExecutor:
             log.event(LOG, "task failed to start", logging.ERROR, task_id=task.task_id, error=err)
             reason = (
                 "REASON_CONTAINER_LAUNCH_FAILED"
-                if running.pod is None
+                if running.container is None
                 else "REASON_EXECUTOR_TERMINATED"
             )
             outcome = Outcome("TASK_FAILED", str(err), reason)
         finally:
-            if running.pod is not None:
-                running.pod.destroy()
+            self._release(running)
         if running.killed and outcome.state != "TASK_FINISHED":
             outcome = Outcome("TASK_KILLED", outcome.message, outcome.reason)
         send(task.task_id, outcome.state, message=outcome.message, reason=outcome.reason)
@@ -154,7 +156,8 @@ class PodExecutor:
     def _boot_and_wait(self, running: RunningTask) -> Outcome:
         task = running.spec
         container = task.container or self.launch.container
-        command = task.command or self.launch.executor.command
+        # A task for a custom executor has no CommandInfo: its image's Entrypoint/Cmd runs.
+        command = task.command
         if command is not None and command.uris:
             fetch_all(command.uris, self.sandbox)
         reference = (container.image if container else None) or self.default_image
@@ -171,8 +174,29 @@ class PodExecutor:
         opts = run_options(command, task_env=self._task_env(task), hostname=hostname)
         spec = process_spec(image.config, passwd, group, opts)
         spec = dataclasses.replace(spec, mounts=[("sandbox", SANDBOX_MOUNT)])
+        stdout = (self.sandbox / "stdout").open("ab", buffering=0)
+        stderr = (self.sandbox / "stderr").open("ab", buffering=0)
+        running.outputs = (stdout, stderr)
+        with self._pod_lock:
+            if running.killed:
+                return Outcome("TASK_KILLED", "Task killed before it started")
+            if self.pod is not None and self.pod.alive():
+                running.pod = self.pod
+                running.container = self.pod.add_container(spec, base, stdout.write, stderr.write)
+            else:
+                running.pod = self.pod = self._new_pod(base, image.id)
+                self.store.update(self.launch.container_id, domain=self.pod.domain_name)
+                self.pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
+                running.container = 0
+                if self.store.get(self.launch.container_id).status == Status.LAUNCHING:
+                    self.store.update(self.launch.container_id, status=Status.RUNNING)
+        self.connection.send_update(task.task_id, "TASK_RUNNING")
+        code = running.pod.wait_container(running.container)
+        return from_exit(code, killed=running.killed)
+
+    def _new_pod(self, base: Path, image_id: str) -> Pod:
         resources = self.launch.resources
-        pod = Pod(
+        return Pod(
             PodConfig(
                 name=self.launch.container_id,
                 kernel=self.paths.kernel,
@@ -185,27 +209,22 @@ class PodExecutor:
                 metadata={
                     "container-id": self.launch.container_id,
                     "state-root": str(self.store.root),
-                    "image": image.id,
+                    "image": image_id,
                 },
             )
         )
-        running.pod = pod
-        if running.killed:
-            return Outcome("TASK_KILLED", "Task killed before it started")
-        stdout = (self.sandbox / "stdout").open("ab", buffering=0)
-        stderr = (self.sandbox / "stderr").open("ab", buffering=0)
-        try:
-            self.store.update(self.launch.container_id, domain=pod.domain_name)
-            pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
-            self.store.update(
-                self.launch.container_id, status=Status.RUNNING, domain=pod.domain_name
-            )
-            self.connection.send_update(task.task_id, "TASK_RUNNING")
-            code = pod.wait()
-        finally:
-            stdout.close()
-            stderr.close()
-        return from_exit(code, killed=running.killed)
+
+    def _release(self, running: RunningTask) -> None:
+        """Close the task's outputs; the pod VM goes with the last task."""
+        for stream in running.outputs:
+            stream.close()
+        with self._lock:
+            last = all(t is running for t in self.tasks.values())
+        if last and running.pod is not None:
+            with self._pod_lock:
+                running.pod.destroy()
+                if self.pod is running.pod:
+                    self.pod = None
 
     def _task_env(self, task: TaskSpec) -> dict[str, str]:
         return {
