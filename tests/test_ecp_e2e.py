@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,27 @@ def test_two_tasks_of_one_executor_share_a_pod_vm(agent, registry, busybox_layer
     agent.wait_for_state("web", mesos_pb2.TASK_KILLED, timeout=60)
     agent.wait_for(lambda: record.completed, timeout=60)
     assert not _pids(f"guest=mh-{record.container_id}")
+
+
+def _stats(agent: Agent, container_id: str):
+    return agent.ecp.usage(container_id)
+
+
+def test_half_a_cpu_is_enforced_and_reported(agent, image):
+    info = task("burn", image, "while :; do :; done")
+    info.resources[0].scalar.value = 0.4  # cpus; the agent adds the executor's 0.1
+    record = agent.launch_task(info)
+    agent.wait_for_state("burn", mesos_pb2.TASK_RUNNING, timeout=120)
+    first = _stats(agent, record.container_id)
+    time.sleep(6)
+    second = _stats(agent, record.container_id)
+    used = (second.cpus_user_time_secs + second.cpus_system_time_secs) - (
+        first.cpus_user_time_secs + first.cpus_system_time_secs
+    )
+    rate = used / (second.timestamp - first.timestamp)
+    assert 0.3 < rate < 0.7, rate
+    assert second.cpus_limit == pytest.approx(0.5)
+    assert second.mem_rss_bytes > 0 and second.mem_limit_bytes > 0
+    assert second.cpus_nr_throttled > 0
+    agent.kill_task("burn")
+    agent.wait_for_state("burn", mesos_pb2.TASK_KILLED, timeout=60)

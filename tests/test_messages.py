@@ -136,8 +136,8 @@ def test_from_launch_command_task() -> None:
     assert (executor.executor_id, executor.framework_id) == ("web.1", "F0")
     assert executor.command.shell is False
     assert executor.shutdown_grace_seconds == 5.0
-    assert req.resources.cpus == pytest.approx(0.6)
-    assert req.resources.mem_mb == 160
+    # a 1.0.4 agent has already added the task's resources to the ExecutorInfo it launches
+    assert req.resources == req.executor.resources
 
 
 def test_mesos_image_is_read_from_the_task() -> None:

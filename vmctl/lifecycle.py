@@ -65,6 +65,10 @@ class Domain:
         except libvirt.libvirtError as err:
             raise VMError(f"cannot resume {self.name}: {err.get_error_message()}") from err
 
+    @property
+    def libvirt_domain(self) -> libvirt.virDomain:
+        return self._dom
+
     def attach(self, device_xml: str) -> None:
         """Hot-plug a device (a pod member's disk or output channel) into the running VM."""
         try:
@@ -124,6 +128,14 @@ def list_ours() -> list[DomainInfo]:
         if meta is not None:
             found.append(DomainInfo(dom.name(), active, meta))
     return found
+
+
+def lookup(name: str) -> libvirt.virDomain | None:
+    """One of our running domains by name, or None."""
+    try:
+        return connect().lookupByName(name)
+    except libvirt.libvirtError:
+        return None
 
 
 def destroy_by_name(name: str) -> bool:

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import libvirt
+
 from mesos_hyper import log
 from mesos_hyper.errors import VMError
 from vmctl import accel, disks
@@ -55,6 +57,8 @@ class PodConfig:
     disk_bytes: int | None = None
     domain_type: str | None = None
     shares: dict[str, Path] = field(default_factory=dict)  # virtiofs tag -> host directory
+    cpu_period_us: int | None = None
+    cpu_quota_us: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -113,6 +117,8 @@ class Pod:
             channels=channels,
             console_log=cfg.workdir / "console.log",
             shares=[ShareSpec(source, tag) for tag, source in cfg.shares.items()],
+            cpu_period_us=cfg.cpu_period_us,
+            cpu_quota_us=cfg.cpu_quota_us,
             metadata={**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)},
         )
         self._domain = Domain(spec_xml)
@@ -352,6 +358,12 @@ class Pod:
 
     def alive(self) -> bool:
         return self._domain is not None and self._domain.alive()
+
+    def libvirt_domain(self) -> libvirt.virDomain:
+        """For isolators: the running domain."""
+        if self._domain is None:
+            raise VMError(f"pod {self.config.name} is not running")
+        return self._domain.libvirt_domain
 
     def __enter__(self) -> Pod:
         return self

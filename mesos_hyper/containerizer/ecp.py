@@ -12,11 +12,14 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from mesos_hyper import log
 from mesos_hyper.containerizer import executor_process, messages, recordio
 from mesos_hyper.state import ContainerRecord, Limits, StateStore, Status, Termination, default_root
+
+if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
+    import isolators
 
 LOG = logging.getLogger(__name__)
 LAUNCH_FILE = "launch.pb"
@@ -143,18 +146,19 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
     cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Usage))
     record = _store().get(cid)
-    stats = None
-    if record.domain and record.status == Status.RUNNING:
-        from vmctl.stats import domain_usage
-
-        stats = domain_usage(record.domain)
     limits = record.limits
-    values = {
+    values: dict[str, float | int | None] = {
         "cpus_limit": limits.cpus,
         "mem_limit_bytes": int(limits.mem_mb * (1 << 20)) if limits.mem_mb else None,
         "disk_limit_bytes": int(limits.disk_mb * (1 << 20)) if limits.disk_mb else None,
-        **(stats or {}),
     }
+    if record.domain and record.status == Status.RUNNING:
+        import isolators
+        from vmctl.lifecycle import lookup
+
+        dom = lookup(record.domain)
+        if dom is not None:
+            values.update(isolators.usage(dom, _isolator_limits(limits)))
     usage_obj = messages.Usage(
         timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
     )
@@ -167,10 +171,22 @@ def update(stdin: BinaryIO) -> None:
     request = messages.from_update(recordio.read_message(stdin, containerizer_pb2.Update))
     store = _store()
     store.get(request.container_id)
-    store.update(request.container_id, limits=_limits(request.resources))
-    log.event(
-        LOG, "limits recorded (live VM resizing is not applied yet)", container=request.container_id
-    )
+    record = store.update(request.container_id, limits=_limits(request.resources))
+    if record.domain and record.status == Status.RUNNING:
+        import isolators
+        from vmctl.lifecycle import lookup
+
+        dom = lookup(record.domain)
+        if dom is not None:
+            for problem in isolators.update(dom, _isolator_limits(record.limits)):
+                log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
+    log.event(LOG, "limits updated", container=request.container_id)
+
+
+def _isolator_limits(limits: Limits) -> isolators.Limits:
+    import isolators
+
+    return isolators.Limits(cpus=limits.cpus, mem_mb=limits.mem_mb)
 
 
 def containers(stdout: BinaryIO) -> None:

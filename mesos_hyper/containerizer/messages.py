@@ -185,10 +185,9 @@ class LaunchRequest:
 
     @property
     def resources(self) -> ResourcesSpec:
-        """What the container may use: the executor's plus the task's, like the agent."""
-        if self.task is None:
-            return self.executor.resources
-        return _add_resources(self.executor.resources, self.task.resources)
+        """What the container may use: the agent already added the task's resources to the
+        ExecutorInfo it launches (1.0.4 slave.cpp, launchExecutor)."""
+        return self.executor.resources
 
 
 @dataclass(frozen=True)
@@ -370,19 +369,6 @@ def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> ResourcesSpec:
         disk_mb=scalars.get("disk"),
         gpus=scalars.get("gpus"),
         ports=tuple(sorted(ports)),
-    )
-
-
-def _add_resources(a: ResourcesSpec, b: ResourcesSpec) -> ResourcesSpec:
-    def add(x: float | None, y: float | None) -> float | None:
-        return None if x is None and y is None else (x or 0.0) + (y or 0.0)
-
-    return ResourcesSpec(
-        cpus=add(a.cpus, b.cpus),
-        mem_mb=add(a.mem_mb, b.mem_mb),
-        disk_mb=add(a.disk_mb, b.disk_mb),
-        gpus=add(a.gpus, b.gpus),
-        ports=tuple(sorted(a.ports + b.ports)),
     )
 
 

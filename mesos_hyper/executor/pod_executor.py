@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import isolators
 from mesos_hyper import config, log
 from mesos_hyper.containerizer.messages import (
     LaunchRequest,
@@ -35,9 +35,6 @@ from mesos_hyper.state import StateStore, Status, Termination
 from vmctl.pod import Pod, PodConfig
 
 LOG = logging.getLogger(__name__)
-# Guest RAM on top of the task's mem: kernel, init, page tables. Documented in docs/.
-MEMORY_OVERHEAD_MIB = 64
-MIN_MEMORY_MIB = 128
 ACK_TIMEOUT_S = 30.0
 
 
@@ -187,6 +184,8 @@ class PodExecutor:
                 running.pod = self.pod = self._new_pod(base, image.id)
                 self.store.update(self.launch.container_id, domain=self.pod.domain_name)
                 self.pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
+                for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
+                    log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
                 running.container = 0
                 if self.store.get(self.launch.container_id).status == Status.LAUNCHING:
                     self.store.update(self.launch.container_id, status=Status.RUNNING)
@@ -194,8 +193,12 @@ class PodExecutor:
         code = running.pod.wait_container(running.container)
         return from_exit(code, killed=running.killed)
 
-    def _new_pod(self, base: Path, image_id: str) -> Pod:
+    def _limits(self) -> isolators.Limits:
         resources = self.launch.resources
+        return isolators.Limits(cpus=resources.cpus, mem_mb=resources.mem_mb)
+
+    def _new_pod(self, base: Path, image_id: str) -> Pod:
+        tuning = isolators.prepare(self._limits())
         return Pod(
             PodConfig(
                 name=self.launch.container_id,
@@ -203,8 +206,10 @@ class PodExecutor:
                 initramfs=self.paths.initramfs,
                 base_disk=base,
                 workdir=self.paths.containers / self.launch.container_id,
-                vcpus=max(1, math.ceil(resources.cpus or 1)),
-                memory_mib=max(MIN_MEMORY_MIB, int(resources.mem_mb or 0) + MEMORY_OVERHEAD_MIB),
+                vcpus=tuning.vcpus,
+                memory_mib=tuning.memory_mib,
+                cpu_period_us=tuning.cpu_period_us,
+                cpu_quota_us=tuning.cpu_quota_us,
                 shares={"sandbox": self.sandbox},
                 metadata={
                     "container-id": self.launch.container_id,

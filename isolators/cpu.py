@@ -1,0 +1,76 @@
+"""cpu: vCPUs = ceil(cpus) and a CFS quota on the whole VM, so cpus=0.5 gets half a core."""
+
+from __future__ import annotations
+
+import glob
+import math
+from pathlib import Path
+
+import libvirt
+
+from isolators import Limits, Tuning
+
+PERIOD_US = 100_000
+NS = 1e-9
+
+
+def quota_us(cpus: float) -> int:
+    return max(1000, int(cpus * PERIOD_US))
+
+
+class CpuIsolator:
+    def prepare(self, limits: Limits, tuning: Tuning) -> None:
+        cpus = limits.cpus or 1.0
+        tuning.vcpus = max(1, math.ceil(cpus))
+        if limits.cpus:
+            tuning.cpu_period_us, tuning.cpu_quota_us = PERIOD_US, quota_us(limits.cpus)
+
+    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
+        if not limits.cpus:
+            return []
+        problems = []
+        try:
+            dom.setSchedulerParametersFlags(
+                {"global_period": PERIOD_US, "global_quota": quota_us(limits.cpus)},
+                libvirt.VIR_DOMAIN_AFFECT_LIVE,
+            )
+        except libvirt.libvirtError as err:
+            problems.append(f"cpu quota not applied: {err.get_error_message()}")
+        if math.ceil(limits.cpus) != dom.info()[3]:
+            problems.append("the vCPU count of a running VM is not changed (quota applied)")
+        return problems
+
+    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+        cpu = dom.getCPUStats(True)[0]
+        stats: dict[str, float | int] = {
+            "cpus_user_time_secs": cpu.get("user_time", 0) * NS,
+            "cpus_system_time_secs": cpu.get("system_time", 0) * NS,
+        }
+        if limits.cpus:
+            stats["cpus_limit"] = limits.cpus
+        stats.update(_throttling(dom.name()))
+        return stats
+
+
+def _throttling(name: str) -> dict[str, float | int]:
+    """CFS throttling counters of the domain's cgroup (v1 or v2), where the host has them."""
+    patterns = (
+        f"/sys/fs/cgroup/cpu/machine/*-{name}.libvirt-qemu/cpu.stat",  # cgroup v1
+        f"/sys/fs/cgroup/machine/*-{name}.libvirt-qemu/cpu.stat",  # cgroup v2
+        f"/sys/fs/cgroup/machine.slice/*{name}*.scope/cpu.stat",  # systemd
+    )
+    for path in (p for pattern in patterns for p in glob.glob(pattern)):
+        try:
+            fields = dict(line.split() for line in Path(path).read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if "nr_periods" in fields:
+            throttled_ns = (
+                int(fields.get("throttled_time", 0)) or int(fields.get("throttled_usec", 0)) * 1000
+            )
+            return {
+                "cpus_nr_periods": int(fields["nr_periods"]),
+                "cpus_nr_throttled": int(fields.get("nr_throttled", 0)),
+                "cpus_throttled_time_secs": throttled_ns * NS,
+            }
+    return {}

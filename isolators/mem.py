@@ -1,0 +1,60 @@
+"""mem: guest RAM = mem + a fixed overhead, and a hard limit on the QEMU process.
+
+The guest kernel, our init and page tables need ``GUEST_OVERHEAD_MIB`` beyond the task's
+mem; QEMU itself needs ``QEMU_OVERHEAD_MIB`` beyond the guest RAM, which the host-side hard
+limit allows for. ``update`` moves the balloon within the boot-time RAM and says so when a
+request is above it.
+"""
+
+from __future__ import annotations
+
+import libvirt
+
+from isolators import Limits, Tuning
+
+GUEST_OVERHEAD_MIB = 64
+QEMU_OVERHEAD_MIB = 128
+MIN_GUEST_MIB = 128
+
+
+def guest_mib(mem_mb: float | None) -> int:
+    return max(MIN_GUEST_MIB, int(mem_mb or 0) + GUEST_OVERHEAD_MIB)
+
+
+class MemIsolator:
+    def prepare(self, limits: Limits, tuning: Tuning) -> None:
+        tuning.memory_mib = guest_mib(limits.mem_mb)
+
+    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
+        if not limits.mem_mb:
+            return []
+        problems = []
+        want = guest_mib(limits.mem_mb)
+        max_mib = dom.maxMemory() // 1024
+        if want > max_mib:
+            problems.append(
+                f"mem {want} MiB is above the VM's boot-time {max_mib} MiB; kept at that"
+            )
+            want = max_mib
+        try:
+            dom.setMemoryParameters(
+                {"hard_limit": (want + QEMU_OVERHEAD_MIB) * 1024}, libvirt.VIR_DOMAIN_AFFECT_LIVE
+            )
+        except libvirt.libvirtError as err:
+            problems.append(f"memory hard limit not applied: {err.get_error_message()}")
+        try:
+            dom.setMemoryFlags(want * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as err:
+            problems.append(f"balloon not moved: {err.get_error_message()}")
+        return problems
+
+    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+        mem = dom.memoryStats()
+        stats: dict[str, float | int] = {}
+        if "rss" in mem:
+            stats["mem_rss_bytes"] = int(mem["rss"]) * 1024
+        if "actual" in mem:
+            stats["mem_total_bytes"] = int(mem["actual"]) * 1024
+        if limits.mem_mb:
+            stats["mem_limit_bytes"] = int(limits.mem_mb * (1 << 20))
+        return stats
