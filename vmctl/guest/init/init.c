@@ -119,33 +119,41 @@ static int cmdline_has(const char *word) {
     return 0;
 }
 
-/* Finds /dev/vportNpM whose /sys/class/virtio-ports/<dev>/name is `name`. */
-static int open_port(const char *name, int flags) {
-    for (int tries = 0; tries < 500; tries++) {
-        DIR *d = opendir("/sys/class/virtio-ports");
+/* Waits (boundedly) for the entry of sysfs directory `dir` whose file `attr` holds `value`
+ * and writes "/dev/<entry>" to `dev`: how we find our virtio ports (by name) and pod
+ * members' disks (by serial), whatever order the devices came in. */
+static int find_device(const char *dir, const char *attr, const char *value, char *dev, size_t len) {
+    for (int tries = 0; tries < 1000; tries++) {
+        DIR *d = opendir(dir);
         if (d) {
             struct dirent *e;
             while ((e = readdir(d))) {
                 if (e->d_name[0] == '.') continue;
-                char path[300], got[128] = {0};
-                snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
-                int fd = open(path, O_RDONLY);
+                char path[600], got[128] = {0};
+                snprintf(path, sizeof path, "%s/%s/%s", dir, e->d_name, attr);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0) continue;
                 ssize_t n = read(fd, got, sizeof got - 1);
                 close(fd);
                 if (n <= 0) continue;
                 got[strcspn(got, "\n")] = 0;
-                if (strcmp(got, name) != 0) continue;
-                snprintf(path, sizeof path, "/dev/%s", e->d_name);
-                int pfd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-                if (pfd >= 0) { closedir(d); return pfd; }
+                if (strcmp(got, value) != 0) continue;
+                snprintf(dev, len, "/dev/%s", e->d_name);
+                closedir(d);
+                return 0;
             }
             closedir(d);
         }
         usleep(10000);
     }
-    errno = ENOENT;
+    errno = ENODEV;
     return -1;
+}
+
+static int open_port(const char *name, int flags) {
+    char dev[300];
+    if (find_device("/sys/class/virtio-ports", "name", name, dev, sizeof dev) < 0) return -1;
+    return open(dev, flags | O_CLOEXEC | O_NOCTTY);
 }
 
 static int read_full(int fd, void *buf, size_t len) {
@@ -360,41 +368,11 @@ static void shutdown_pod(void) {
     power_off();
 }
 
-/* The block device whose virtio serial is `serial` (pod members' disks are hot-plugged). */
-static int find_disk(const char *serial, char *dev, size_t len) {
-    for (int tries = 0; tries < 1000; tries++) {
-        DIR *d = opendir("/sys/block");
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (strncmp(e->d_name, "vd", 2) != 0) continue;
-                char path[300], got[64] = {0};
-                snprintf(path, sizeof path, "/sys/block/%s/serial", e->d_name);
-                int fd = open(path, O_RDONLY);
-                if (fd < 0) continue;
-                ssize_t n = read(fd, got, sizeof got - 1);
-                close(fd);
-                if (n <= 0) continue;
-                got[strcspn(got, "\n")] = 0;
-                if (strcmp(got, serial) == 0) {
-                    snprintf(dev, len, "/dev/%s", e->d_name);
-                    closedir(d);
-                    return 0;
-                }
-            }
-            closedir(d);
-        }
-        usleep(10000);
-    }
-    errno = ENODEV;
-    return -1;
-}
-
 /* Starts pod member `idx`: its disk (serial mh-c<idx>), its output ports, its own rootfs. */
 static pid_t start_member(struct spec *sp, int idx) {
     char name[64], dev[300], root[64];
     snprintf(name, sizeof name, "mh-c%d", idx);
-    if (find_disk(name, dev, sizeof dev) < 0) {
+    if (find_device("/sys/block", "serial", name, dev, sizeof dev) < 0) {
         status("ERROR pod member %d: no disk %s", idx, name);
         report("EXIT", idx, 125);
         return -1;
