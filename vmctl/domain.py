@@ -52,6 +52,21 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True)
+class InterfaceSpec:
+    """A virtio NIC on a tap we created (libvirt opens it by name and leaves it alone)."""
+
+    tap: str
+    mac: str
+
+    def element(self) -> ET.Element:
+        el = ET.Element("interface", type="ethernet")
+        ET.SubElement(el, "mac", address=self.mac)
+        ET.SubElement(el, "target", dev=self.tap, managed="no")
+        ET.SubElement(el, "model", type="virtio")
+        return el
+
+
+@dataclass(frozen=True)
 class ShareSpec:
     """A host directory the guest mounts with virtiofs under ``tag``."""
 
@@ -72,6 +87,7 @@ class DomainSpec:
     memory_mib: int = 256
     cmdline: str = KERNEL_CMDLINE
     disks: list[DiskSpec] = field(default_factory=list)
+    interfaces: list[InterfaceSpec] = field(default_factory=list)
     channels: list[ChannelSpec] = field(default_factory=list)
     console_log: Path | None = None
     shares: list[ShareSpec] = field(default_factory=list)
@@ -118,6 +134,8 @@ class DomainSpec:
         ET.SubElement(devices, "emulator").text = "/usr/bin/qemu-system-x86_64"
         for disk in self.disks:
             devices.append(disk.element())
+        for interface in self.interfaces:
+            devices.append(interface.element())
         for share in self.shares:
             fs = ET.SubElement(devices, "filesystem", type="mount", accessmode="passthrough")
             ET.SubElement(fs, "driver", type="virtiofs")

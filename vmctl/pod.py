@@ -32,7 +32,14 @@ import libvirt
 from mesos_hyper import log
 from mesos_hyper.errors import VMError
 from vmctl import accel, disks
-from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, ShareSpec, domain_name
+from vmctl.domain import (
+    ChannelSpec,
+    DiskSpec,
+    DomainSpec,
+    InterfaceSpec,
+    ShareSpec,
+    domain_name,
+)
 from vmctl.guest import protocol
 from vmctl.lifecycle import Domain
 
@@ -60,6 +67,7 @@ class PodConfig:
     cpu_period_us: int | None = None
     cpu_quota_us: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    interface: InterfaceSpec | None = None  # the pod's NIC: a tap made beforehand
 
 
 def _qemu_ids() -> tuple[int, int]:
@@ -91,6 +99,8 @@ class Pod:
         self._exited: dict[int, threading.Event] = {0: threading.Event()}
         self._members = 0
         self._readers: list[threading.Thread] = []
+        self.limits: dict[int, str] = {}  # container -> the limit it broke (memory, disk)
+        self._free_slots = list(range(protocol.FIRST_EXEC_SLOT, protocol.MAX_SLOTS))
 
     # ---- start ----------------------------------------------------------------
 
@@ -114,6 +124,7 @@ class Pod:
             vcpus=cfg.vcpus,
             memory_mib=cfg.memory_mib,
             disks=[DiskSpec(overlay)],
+            interfaces=[cfg.interface] if cfg.interface else [],
             channels=channels,
             console_log=cfg.workdir / "console.log",
             shares=[ShareSpec(source, tag) for tag, source in cfg.shares.items()],
@@ -195,6 +206,15 @@ class Pod:
         elif event.kind == "STARTED":
             self.timings["exec_started"] = now
             self._started.set()
+        elif event.kind == "LIMIT":
+            self.limits.setdefault(event.container, event.message)
+            log.event(
+                LOG,
+                "container broke its limit",
+                pod=self.config.name,
+                container=event.container,
+                resource=event.message,
+            )
         elif event.kind == "ERROR":
             self.error = event.message
             log.event(
@@ -289,6 +309,39 @@ class Pod:
         log.event(LOG, "pod member started", pod=self.config.name, container=index)
         return index
 
+    def exec(self, container: int, spec: protocol.ProcessSpec, timeout: float) -> int:
+        """Run ``spec`` in a running container (its rootfs and cgroup); its exit code.
+
+        On timeout the command's process group is killed and TimeoutError raised.
+        """
+        with self._lock:
+            if not self._free_slots:
+                raise VMError(f"pod {self.config.name}: too many commands running at once")
+            slot = self._free_slots.pop(0)
+            done = self._exited[slot] = threading.Event()
+            self.exits.pop(slot, None)
+        try:
+            self._send(protocol.encode_exec(slot, container, spec))
+            if not done.wait(timeout):
+                with contextlib.suppress(VMError):
+                    self.signal(signal.SIGKILL, slot)
+                if not done.wait(5.0):
+                    raise VMError(f"pod {self.config.name}: a killed command did not end")
+                raise TimeoutError(f"the command did not finish within {timeout:g}s")
+            if slot not in self.exits:
+                raise VMError(self._death_message())
+            return self.exits[slot]
+        finally:
+            with self._lock:
+                if done.is_set():  # a slot whose process may still run is never reused
+                    self._exited.pop(slot, None)
+                    self.exits.pop(slot, None)
+                    self._free_slots.append(slot)
+
+    def set_memory_limit(self, container: int, limit_bytes: int) -> None:
+        """A new hard memory limit for one container's cgroup in the guest."""
+        self._send(protocol.encode_memory_limit(container, limit_bytes))
+
     def wait_container(self, index: int, timeout: float | None = None) -> int:
         """Exit code of one container of the pod; VMError if the VM died first."""
         event = self._exited.get(index)
@@ -306,7 +359,11 @@ class Pod:
             self.signal(signal.SIGTERM, index)
         if self._exited[index].wait(grace_s):
             return
-        others = [i for i in self._exited if i != index and i not in self.exits]
+        others = [
+            i
+            for i in self._exited
+            if i != index and i < protocol.MAX_CONTAINERS and i not in self.exits
+        ]
         if not others:
             self._kill_domain()
             return

@@ -5,8 +5,14 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
 - ``mh.control`` (host -> guest): binary records ``[tag:u8][len:u32 LE][payload]``.
   First a process spec (tags ``A`` argv, ``E`` env ``K=V``, ``W`` workdir, ``U`` uid,
   ``G`` gid, ``S`` supplementary gid, ``H`` hostname, ``M`` ``tag:/target`` to mount a
-  virtiofs share of the host inside the rootfs) closed by ``Z``; afterwards ``K``
-  records carry a signal number (decimal) to deliver to the container process.
+  virtiofs share of the host inside the rootfs, ``F`` ``path\ncontent`` for /etc/hosts,
+  /etc/resolv.conf and /etc/hostname, ``N`` ``ADDR/PREFIX GATEWAY`` for the pod's NIC,
+  ``L`` ``memory BYTES`` or ``disk`` for the container's limits) closed by ``Z``;
+  afterwards ``K`` records carry a signal number (decimal) to deliver to the container
+  process, and ``L`` records ``k:BYTES`` a new memory limit for container ``k``.
+- Limits: the guest puts each container in its own memory cgroup; it reports
+  ``LIMIT memory [k]`` when the container was OOM-killed and ``LIMIT disk [k]`` (then kills
+  it) when its rootfs is full; the container's ``EXIT`` follows.
 - ``mh.status`` (guest -> host): text lines ``READY``, ``STARTED <pid>``,
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
@@ -15,6 +21,10 @@ Pods: a further container ``k`` (1..15) is started with a ``C`` record holding `
 followed by its spec; its rootfs is the disk with virtio serial ``mh-c<k>``, its output
 goes to ports ``mh.c<k>.stdout`` / ``mh.c<k>.stderr``, signals are ``K`` ``k:signum``,
 and its status lines end with `` <k>``. The VM powers off when no container is left.
+
+Exec (health-check commands): ``X`` ``slot:k`` followed by a spec runs a command in
+container ``k``'s rootfs and cgroup, output discarded; slots are 16..31 and report
+``STARTED``/``EXIT`` like members; ``K`` ``slot:signum`` signals its process group.
 
 The guest is untrusted: status lines are bounded and validated here.
 """
@@ -46,6 +56,13 @@ class ProcessSpec:
     groups: list[int] = field(default_factory=list)
     hostname: str = "mesos-hyper"
     mounts: list[tuple[str, str]] = field(default_factory=list)  # (virtiofs tag, target)
+    files: dict[str, str] = field(default_factory=dict)  # MANAGED_FILES path -> content
+    network: str | None = None  # "ADDR/PREFIX GATEWAY", pod-wide, read from the first spec
+    mem_limit_bytes: int | None = None
+    enforce_disk: bool = False
+
+
+MANAGED_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 
 
 def _record(tag: bytes, payload: bytes) -> bytes:
@@ -68,11 +85,23 @@ def encode_spec(spec: ProcessSpec) -> bytes:
         if ":" in tag or not target.startswith("/"):
             raise ValueError(f"bad mount {tag!r} -> {target!r}")
         out.append(_record(b"M", f"{tag}:{target}".encode()))
+    for path, content in spec.files.items():
+        if path not in MANAGED_FILES:
+            raise ValueError(f"the guest only writes {', '.join(MANAGED_FILES)}, not {path!r}")
+        out.append(_record(b"F", f"{path}\n{content}".encode()))
+    if spec.network:
+        out.append(_record(b"N", spec.network.encode()))
+    if spec.mem_limit_bytes:
+        out.append(_record(b"L", f"memory {int(spec.mem_limit_bytes)}".encode()))
+    if spec.enforce_disk:
+        out.append(_record(b"L", b"disk"))
     out.append(_record(b"Z", b""))
     return b"".join(out)
 
 
 MAX_CONTAINERS = 16
+FIRST_EXEC_SLOT = MAX_CONTAINERS
+MAX_SLOTS = 2 * MAX_CONTAINERS
 
 
 def member_disk_serial(index: int) -> str:
@@ -89,6 +118,16 @@ def encode_member_spec(index: int, spec: ProcessSpec) -> bytes:
     return _record(b"C", str(index).encode()) + encode_spec(spec)
 
 
+def encode_exec(slot: int, container: int, spec: ProcessSpec) -> bytes:
+    if not FIRST_EXEC_SLOT <= slot < MAX_SLOTS or not 0 <= container < MAX_CONTAINERS:
+        raise ValueError(f"bad exec slot {slot} or container {container}")
+    return _record(b"X", f"{slot}:{container}".encode()) + encode_spec(spec)
+
+
+def encode_memory_limit(container: int, limit_bytes: int) -> bytes:
+    return _record(b"L", f"{container}:{int(limit_bytes)}".encode())
+
+
 def encode_signal(signum: int, container: int = 0) -> bytes:
     payload = str(int(signum)) if container == 0 else f"{container}:{int(signum)}"
     return _record(b"K", payload.encode())
@@ -96,7 +135,7 @@ def encode_signal(signum: int, container: int = 0) -> bytes:
 
 @dataclass(frozen=True)
 class StatusEvent:
-    kind: str  # READY | STARTED | ERROR | EXIT
+    kind: str  # READY | STARTED | ERROR | EXIT | LIMIT (message: memory or disk)
     value: int | None = None
     message: str = ""
     container: int = 0
@@ -130,13 +169,20 @@ def parse_status_line(line: bytes) -> StatusEvent:
     if kind in ("STARTED", "EXIT") and number.isdigit() and len(number) <= 10:
         container = 0
         if index:
-            if not index.isdigit() or not 0 < int(index) < MAX_CONTAINERS:
+            if not index.isdigit() or not 0 < int(index) < MAX_SLOTS:
                 raise ValueError(f"guest named an impossible container {index[:8]!r}")
             container = int(index)
         value = int(number)
         if kind == "EXIT" and value > 255:
             raise ValueError(f"guest reported an impossible exit code {value}")
         return StatusEvent(kind, value, container=container)
+    if kind == "LIMIT":
+        resource, _, index = rest.partition(" ")
+        if resource in ("memory", "disk") and (
+            not index or (index.isdigit() and 0 < int(index) < MAX_CONTAINERS)
+        ):
+            return StatusEvent("LIMIT", message=resource, container=int(index or 0))
+        raise ValueError(f"guest sent a malformed limit line: {text[:80]!r}")
     if kind == "ERROR":
         return StatusEvent("ERROR", message="".join(c for c in rest if c.isprintable())[:512])
     raise ValueError(f"guest sent a malformed status line: {text[:80]!r}")

@@ -16,7 +16,13 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -191,6 +197,11 @@ struct spec {
     char *workdir, *hostname;
     char *mounts[16];
     int nmounts;
+    char *files[4];  /* "path\ncontent" for /etc/hosts, /etc/resolv.conf, /etc/hostname */
+    int nfiles;
+    char *net;       /* "ADDR/PREFIX GATEWAY" (pod-wide, applied once) */
+    long long mem_max;   /* bytes for the container's memory cgroup, 0 = no limit */
+    int disk_enforce;    /* kill the container when its rootfs is full */
     uid_t uid;
     gid_t gid;
     gid_t groups[64];
@@ -229,6 +240,18 @@ static void read_spec(int fd, struct spec *sp) {
         case 'M':
             if (sp->nmounts >= 16 || !strchr(p, ':') || strchr(p, ':')[1] != '/') { errno = EINVAL; fatal("mount spec"); }
             sp->mounts[sp->nmounts++] = p; break;
+        case 'F':
+            if (sp->nfiles >= 4 || !strchr(p, '\n')) { errno = EINVAL; fatal("file spec"); }
+            sp->files[sp->nfiles++] = p; break;
+        case 'N': free(sp->net); sp->net = p; break;
+        case 'L':
+            if (strncmp(p, "memory ", 7) == 0) {
+                char *end; errno = 0;
+                sp->mem_max = strtoll(p + 7, &end, 10);
+                if (errno || *end || sp->mem_max < (1 << 20)) { errno = EINVAL; fatal("memory limit"); }
+            } else if (strcmp(p, "disk") == 0) sp->disk_enforce = 1;
+            else { errno = EINVAL; fatal("limit spec"); }
+            free(p); break;
         case 'Z': free(p); goto done;
         default: errno = EINVAL; fatal("unknown spec record");
         }
@@ -277,6 +300,8 @@ static void mount_in(const char *root, const char *src, const char *dst, const c
     mount_or_die(src, path, type, flags, data);
 }
 
+static void write_files(const struct spec *sp, const char *root);
+
 /* Mounts a container's rootfs from `device` at `root`, with its API filesystems and shares. */
 static void setup_rootfs(const struct spec *sp, const char *device, const char *root) {
     mkdir(root, 0755);
@@ -297,6 +322,169 @@ static void setup_rootfs(const struct spec *sp, const char *device, const char *
         mkdir_p(target);
         if (mount(sp->mounts[i], target, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) fatal("mount virtiofs share");
     }
+    write_files(sp, root);
+}
+
+/* The files the host manages in every rootfs (Docker bind-mounts the same three). The image
+ * may hold a symlink or anything else there: it is replaced, never followed. */
+static void write_files(const struct spec *sp, const char *root) {
+    char etc[4200];
+    snprintf(etc, sizeof etc, "%s/etc", root);
+    mkdir(etc, 0755);
+    int dir = open(etc, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) { say("%s is not a directory: files not written", etc); return; }
+    for (int i = 0; i < sp->nfiles; i++) {
+        char *nl = strchr(sp->files[i], '\n');
+        *nl = 0;
+        const char *path = sp->files[i], *body = nl + 1;
+        const char *name = NULL;
+        if (strcmp(path, "/etc/hosts") == 0) name = "hosts";
+        else if (strcmp(path, "/etc/resolv.conf") == 0) name = "resolv.conf";
+        else if (strcmp(path, "/etc/hostname") == 0) name = "hostname";
+        if (!name) { errno = EINVAL; fatal("file path"); }
+        unlinkat(dir, name, 0);
+        int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) { say("write %s: %s", path, strerror(errno)); *nl = '\n'; continue; }
+        size_t len = strlen(body);
+        if (write(fd, body, len) != (ssize_t)len) say("write %s: %s", path, strerror(errno));
+        close(fd);
+        *nl = '\n';
+    }
+    close(dir);
+}
+
+static int ifreq_ioctl(int sock, unsigned long req, const char *ifname, struct ifreq *ifr) {
+    snprintf(ifr->ifr_name, IFNAMSIZ, "%s", ifname);
+    return ioctl(sock, req, ifr);
+}
+
+static void set_ipv4(struct sockaddr *sa, in_addr_t addr) {
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    memset(in, 0, sizeof *in);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = addr;
+}
+
+/* The pod's one NIC (whatever the kernel named it) gets ADDR/PREFIX and a default route. */
+static void configure_network(const char *net) {
+    char addr_s[32], gw_s[32];
+    int prefix;
+    struct in_addr addr, gw;
+    if (sscanf(net, "%31[0-9.]/%d %31[0-9.]", addr_s, &prefix, gw_s) != 3 || prefix < 1 ||
+        prefix > 30 || inet_pton(AF_INET, addr_s, &addr) != 1 || inet_pton(AF_INET, gw_s, &gw) != 1) {
+        errno = EINVAL;
+        fatal("network spec");
+    }
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) fatal("socket");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    if (ifreq_ioctl(sock, SIOCGIFFLAGS, "lo", &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        ifreq_ioctl(sock, SIOCSIFFLAGS, "lo", &ifr);
+    }
+    char nic[IFNAMSIZ] = {0};
+    for (int tries = 0; tries < 1000 && !nic[0]; tries++) {
+        DIR *d = opendir("/sys/class/net");
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.' && strcmp(e->d_name, "lo") != 0 && strlen(e->d_name) < IFNAMSIZ) {
+                memcpy(nic, e->d_name, strlen(e->d_name) + 1);
+                break;
+            }
+        if (d) closedir(d);
+        if (!nic[0]) usleep(10000);
+    }
+    if (!nic[0]) { errno = ENODEV; fatal("no network interface"); }
+    memset(&ifr, 0, sizeof ifr);
+    set_ipv4(&ifr.ifr_addr, addr.s_addr);
+    if (ifreq_ioctl(sock, SIOCSIFADDR, nic, &ifr) < 0) fatal("set address");
+    memset(&ifr, 0, sizeof ifr);
+    set_ipv4(&ifr.ifr_netmask, htonl(0xffffffffu << (32 - prefix)));
+    if (ifreq_ioctl(sock, SIOCSIFNETMASK, nic, &ifr) < 0) fatal("set netmask");
+    memset(&ifr, 0, sizeof ifr);
+    if (ifreq_ioctl(sock, SIOCGIFFLAGS, nic, &ifr) < 0) fatal("get flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (ifreq_ioctl(sock, SIOCSIFFLAGS, nic, &ifr) < 0) fatal("link up");
+    struct rtentry rt;
+    memset(&rt, 0, sizeof rt);
+    set_ipv4(&rt.rt_dst, INADDR_ANY);
+    set_ipv4(&rt.rt_genmask, INADDR_ANY);
+    set_ipv4(&rt.rt_gateway, gw.s_addr);
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST) fatal("default route");
+    close(sock);
+}
+
+/* Memory: one cgroup v2 per container, so a task is held to its own mem and an OOM kill is
+ * told apart from any other SIGKILL. */
+#define CGROOT "/sys/fs/cgroup"
+static int have_cgroups;
+
+static void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    if (write(fd, text, strlen(text)) < 0) say("write %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+static void setup_cgroups(void) {
+    mkdir(CGROOT, 0755);
+    if (mount("cgroup2", CGROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        say("no cgroup2: %s", strerror(errno));
+        return;
+    }
+    write_file(CGROOT "/cgroup.subtree_control", "+memory");
+    have_cgroups = 1;
+}
+
+static void cgroup_path(char *buf, size_t len, int idx, const char *file) {
+    snprintf(buf, len, CGROOT "/c%d%s%s", idx, file ? "/" : "", file ? file : "");
+}
+
+static void make_cgroup(int idx, long long mem_max) {
+    if (!have_cgroups) return;
+    char path[128], num[32];
+    cgroup_path(path, sizeof path, idx, NULL);
+    mkdir(path, 0755);
+    cgroup_path(path, sizeof path, idx, "memory.oom.group");
+    write_file(path, "1");
+    if (mem_max > 0) {
+        snprintf(num, sizeof num, "%lld", mem_max);
+        cgroup_path(path, sizeof path, idx, "memory.max");
+        write_file(path, num);
+        cgroup_path(path, sizeof path, idx, "memory.swap.max");
+        write_file(path, "0");
+    }
+}
+
+static long read_counter(const char *path, const char *key) {
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    size_t klen = strlen(key);
+    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ') return atol(line + klen + 1);
+    return 0;
+}
+
+static int oom_killed(int idx) {
+    char path[128];
+    cgroup_path(path, sizeof path, idx, "memory.events");
+    return read_counter(path, "oom_kill") > 0 || read_counter(path, "oom_group_kill") > 0;
+}
+
+/* Disk: the rootfs is as large as the disk resource; a container that fills it is killed,
+ * as Mesos' disk isolator kills a container over its quota. */
+#define DISK_FULL_BYTES (256u << 10)
+static int disk_full(const char *root) {
+    struct statfs st;
+    if (statfs(root, &st) < 0) return 0;
+    return (unsigned long long)st.f_bavail * (unsigned long long)st.f_bsize < DISK_FULL_BYTES;
 }
 
 /* Container 0 keeps the single-container format; pod members carry their index. */
@@ -305,7 +493,13 @@ static void report(const char *what, int idx, int value) {
     else status("%s %d %d", what, value, idx);
 }
 
-static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *root, int idx) {
+/* "LIMIT <resource> [k]": the container broke its limit; its EXIT follows. */
+static void report_limit(const char *resource, int idx) {
+    if (idx == 0) status("LIMIT %s", resource);
+    else status("LIMIT %s %d", resource, idx);
+}
+
+static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *root, int idx, int cg) {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) fatal("pipe");
     pid_t pid = fork();
@@ -315,6 +509,11 @@ static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *ro
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         setsid();
+        if (have_cgroups) {
+            char procs[128];
+            cgroup_path(procs, sizeof procs, cg, "cgroup.procs");
+            write_file(procs, "0");
+        }
         int nul = open("/dev/null", O_RDONLY);
         dup2(nul, 0);
         dup2(out_fd, 1);
@@ -390,9 +589,42 @@ static pid_t start_member(struct spec *sp, int idx) {
     }
     snprintf(root, sizeof root, ROOT "-%d", idx);
     setup_rootfs(sp, dev, root);
-    pid_t pid = spawn(sp, out, err, root, idx);
+    make_cgroup(idx, sp->mem_max);
+    pid_t pid = spawn(sp, out, err, root, idx, idx);
     close(out);
     close(err);
+    return pid;
+}
+
+/* Exec slots (health-check commands) take indexes past the containers'. */
+#define FIRST_EXEC MAX_CONTAINERS
+#define MAX_SLOTS (2 * MAX_CONTAINERS)
+
+struct ctr {
+    pid_t pid;
+    int idx;       /* container index, or exec slot */
+    int exec;      /* an exec'd command, not a container */
+    int disk;      /* enforce the disk limit on this container's rootfs */
+    char root[32];
+};
+
+static void root_of(int idx, char *buf, size_t len) {
+    if (idx == 0) snprintf(buf, len, ROOT);
+    else snprintf(buf, len, ROOT "-%d", idx);
+}
+
+/* Runs `sp` inside container `target`'s rootfs and memory cgroup; output is discarded. */
+static pid_t exec_in(struct spec *sp, int slot, int target, int live) {
+    if (!live) {
+        status("ERROR exec: no container %d", target);
+        report("EXIT", slot, 125);
+        return -1;
+    }
+    char root[32];
+    root_of(target, root, sizeof root);
+    int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    pid_t pid = spawn(sp, nul, nul, root, slot, target);
+    close(nul);
     return pid;
 }
 
@@ -412,6 +644,7 @@ int main(void) {
         say("MESOS-HYPER-PROBE-OK");
         power_off();
     }
+    setup_cgroups();
     status_fd = open_port("mh.status", O_WRONLY);
     if (status_fd < 0) fatal("open port mh.status");
     int control = open_port("mh.control", O_RDONLY);
@@ -422,25 +655,37 @@ int main(void) {
     if (err < 0) fatal("open port mh.stderr");
     status("READY");
 
-    struct ctr { pid_t pid; int idx; } ctrs[MAX_CONTAINERS];
-    int nctr = 0;
+    struct ctr ctrs[MAX_SLOTS];
+    int nctr = 0, ncontainers = 0;
     static struct spec first;
     read_spec(control, &first);
     if (first.hostname && sethostname(first.hostname, strlen(first.hostname)) < 0) fatal("sethostname");
+    if (first.net) configure_network(first.net);
     setup_rootfs(&first, "/dev/vda", ROOT);
-    pid_t pid0 = spawn(&first, out, err, ROOT, 0);
+    make_cgroup(0, first.mem_max);
+    pid_t pid0 = spawn(&first, out, err, ROOT, 0, 0);
     close(out);
     close(err);
     if (pid0 < 0) shutdown_pod();
-    ctrs[nctr++] = (struct ctr){pid0, 0};
+    ctrs[nctr++] = (struct ctr){pid0, 0, 0, first.disk_enforce, ROOT};
+    ncontainers++;
     report("STARTED", 0, (int)pid0);
+    long vm_ooms = read_counter("/proc/vmstat", "oom_kill");
 
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) fatal("signalfd");
     struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = control, .events = POLLIN}};
     for (;;) {
         int nfds = control >= 0 ? 2 : 1;
-        if (poll(fds, nfds, -1) < 0) { if (errno == EINTR) continue; fatal("poll"); }
+        int ready = poll(fds, nfds, 1000);
+        if (ready < 0) { if (errno == EINTR) continue; fatal("poll"); }
+        for (int i = 0; i < nctr; i++)
+            if (ctrs[i].disk && !ctrs[i].exec && disk_full(ctrs[i].root)) {
+                ctrs[i].disk = 0;  /* report once; the EXIT follows */
+                report_limit("disk", ctrs[i].idx);
+                kill(-ctrs[i].pid, SIGKILL);
+            }
+        if (ready == 0) continue;
         if (nfds == 2 && fds[1].revents) {
             char tag, *p;
             uint32_t n;
@@ -448,28 +693,70 @@ int main(void) {
                 close(control);  /* host went away: keep running the processes */
                 control = -1;
             } else if (tag == 'K') {
-                /* "signum" for container 0, "index:signum" for a pod member */
+                /* "signum" for container 0, "index:signum" for a pod member or exec slot */
                 char *colon = strchr(p, ':');
                 long idx = 0, sig;
                 if (colon) { *colon = 0; idx = parse_id(p); sig = parse_id(colon + 1); }
                 else sig = parse_id(p);
                 for (int i = 0; i < nctr; i++)
-                    if (ctrs[i].idx == idx && sig > 0 && sig < 65) kill(ctrs[i].pid, (int)sig);
+                    if (ctrs[i].idx == idx && sig > 0 && sig < 65)
+                        kill(ctrs[i].exec ? -ctrs[i].pid : ctrs[i].pid, (int)sig);
                 free(p);
             } else if (tag == 'C') {
                 long idx = parse_id(p);
                 free(p);
                 struct spec *sp = calloc(1, sizeof *sp);
-                if (!sp || idx < 1 || idx >= MAX_CONTAINERS || nctr >= MAX_CONTAINERS) {
+                if (!sp || idx < 1 || idx >= MAX_CONTAINERS || nctr >= MAX_SLOTS) {
                     errno = EINVAL;
                     fatal("pod member index");
                 }
                 read_spec(control, sp);
                 pid_t pid = start_member(sp, (int)idx);
                 if (pid > 0) {
-                    ctrs[nctr++] = (struct ctr){pid, (int)idx};
+                    ctrs[nctr] = (struct ctr){pid, (int)idx, 0, sp->disk_enforce, ""};
+                    root_of((int)idx, ctrs[nctr].root, sizeof ctrs[nctr].root);
+                    nctr++;
+                    ncontainers++;
                     report("STARTED", (int)idx, (int)pid);
                 }
+            } else if (tag == 'X') {
+                /* "slot:container": run a command in a running container */
+                char *colon = strchr(p, ':');
+                long slot = -1, target = -1;
+                if (colon) { *colon = 0; slot = parse_id(p); target = parse_id(colon + 1); }
+                free(p);
+                if (slot < FIRST_EXEC || slot >= MAX_SLOTS || target < 0 || target >= MAX_CONTAINERS ||
+                    nctr >= MAX_SLOTS) {
+                    errno = EINVAL;
+                    fatal("exec slot");
+                }
+                static struct spec xs;
+                for (int i = 0; i < xs.argc; i++) free(xs.argv[i]);
+                for (int i = 0; i < xs.envc; i++) free(xs.env[i]);
+                free(xs.workdir); free(xs.hostname); free(xs.net);
+                for (int i = 0; i < xs.nmounts; i++) free(xs.mounts[i]);
+                for (int i = 0; i < xs.nfiles; i++) free(xs.files[i]);
+                read_spec(control, &xs);
+                int live = 0;
+                for (int i = 0; i < nctr; i++) live |= !ctrs[i].exec && ctrs[i].idx == target;
+                pid_t pid = exec_in(&xs, (int)slot, (int)target, live);
+                if (pid > 0) {
+                    ctrs[nctr++] = (struct ctr){pid, (int)slot, 1, 0, ""};
+                    report("STARTED", (int)slot, (int)pid);
+                }
+            } else if (tag == 'L') {
+                /* "container:bytes": a new memory limit for a running container */
+                char *colon = strchr(p, ':');
+                if (colon && have_cgroups) {
+                    *colon = 0;
+                    long idx = parse_id(p);
+                    char path[128];
+                    if (idx >= 0 && idx < MAX_CONTAINERS) {
+                        cgroup_path(path, sizeof path, (int)idx, "memory.max");
+                        write_file(path, colon + 1);
+                    }
+                }
+                free(p);
             } else {
                 say("ignored control record %c", tag);
                 free(p);
@@ -485,12 +772,20 @@ int main(void) {
                     if (ctrs[i].pid != got) continue;
                     int code = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
                     kill(-got, SIGKILL);  /* the member's own session */
+                    if (!ctrs[i].exec) {
+                        long ooms = read_counter("/proc/vmstat", "oom_kill");
+                        if (oom_killed(ctrs[i].idx) ||
+                            (WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL && ooms > vm_ooms))
+                            report_limit("memory", ctrs[i].idx);
+                        vm_ooms = ooms;
+                        ncontainers--;
+                    }
                     report("EXIT", ctrs[i].idx, code);
                     ctrs[i] = ctrs[--nctr];
                     break;
                 }
             }
-            if (nctr == 0) shutdown_pod();
+            if (ncontainers == 0) shutdown_pod();
         }
     }
 }
