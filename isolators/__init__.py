@@ -17,6 +17,8 @@ import libvirt
 class Limits:
     cpus: float | None = None
     mem_mb: float | None = None
+    disk_mb: float | None = None
+    sandbox: str | None = None  # counted in disk usage
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Tuning:
     memory_mib: int = 256
     cpu_period_us: int | None = None
     cpu_quota_us: int | None = None
+    disk_room_bytes: int = 0  # writable room above the image (the overlay's extra size)
+    enforce_disk: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -39,9 +43,9 @@ class Isolator(Protocol):
 
 
 def all_isolators() -> list[Isolator]:
-    from isolators import cpu, mem
+    from isolators import cpu, disk, mem
 
-    return [cpu.CpuIsolator(), mem.MemIsolator()]
+    return [cpu.CpuIsolator(), mem.MemIsolator(), disk.DiskIsolator()]
 
 
 def prepare(limits: Limits) -> Tuning:

@@ -264,3 +264,29 @@ def test_half_a_cpu_is_enforced_and_reported(agent, image):
     assert second.cpus_nr_throttled > 0
     agent.kill_task("burn")
     agent.wait_for_state("burn", mesos_pb2.TASK_KILLED, timeout=60)
+
+
+def test_a_memory_hog_fails_with_the_memory_reason(agent, image):
+    info = task("hog", image, "dd if=/dev/zero of=/dev/null bs=100M count=1; echo survived")
+    record = agent.launch_task(info)
+    status = agent.wait_for_state("hog", mesos_pb2.TASK_FAILED, timeout=120)
+    assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_MEMORY
+    assert "Memory limit exceeded" in status.message
+    termination = record.termination.result()
+    assert mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_MEMORY in termination.reasons
+    assert "survived" not in (Path(record.directory) / "stdout").read_text()
+
+
+def test_a_disk_filler_fails_with_the_disk_reason_and_disk_usage_is_reported(agent, image):
+    info = task("filler", image, "sleep 4; dd if=/dev/zero of=/fill bs=1M; sleep 60")
+    res = info.resources.add(name="disk", type=mesos_pb2.Value.SCALAR)
+    res.scalar.value = 32
+    record = agent.launch_task(info)
+    agent.wait_for_state("filler", mesos_pb2.TASK_RUNNING, timeout=120)
+    stats = _stats(agent, record.container_id)
+    assert stats.disk_limit_bytes == 32 << 20 and stats.disk_used_bytes > 0
+    status = agent.wait_for_state("filler", mesos_pb2.TASK_FAILED, timeout=120)
+    assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK
+    termination = record.termination.result()
+    assert mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK in termination.reasons
+    assert "disk" in termination.message.lower()

@@ -158,7 +158,7 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
         dom = lookup(record.domain)
         if dom is not None:
-            values.update(isolators.usage(dom, _isolator_limits(limits)))
+            values.update(isolators.usage(dom, _isolator_limits(limits, record.sandbox)))
     usage_obj = messages.Usage(
         timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
     )
@@ -183,10 +183,12 @@ def update(stdin: BinaryIO) -> None:
     log.event(LOG, "limits updated", container=request.container_id)
 
 
-def _isolator_limits(limits: Limits) -> isolators.Limits:
+def _isolator_limits(limits: Limits, sandbox: str | None = None) -> isolators.Limits:
     import isolators
 
-    return isolators.Limits(cpus=limits.cpus, mem_mb=limits.mem_mb)
+    return isolators.Limits(
+        cpus=limits.cpus, mem_mb=limits.mem_mb, disk_mb=limits.disk_mb, sandbox=sandbox
+    )
 
 
 def containers(stdout: BinaryIO) -> None:

@@ -28,7 +28,7 @@ from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
 from mesos_hyper.executor.fetcher import fetch_all
 from mesos_hyper.executor.settings import ExecutorSettings
-from mesos_hyper.executor.task_status import Outcome, from_exit
+from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.runtime.spec import process_spec
 from mesos_hyper.state import StateStore, Status, Termination
@@ -36,6 +36,7 @@ from vmctl.pod import Pod, PodConfig
 
 LOG = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
+MIB = 1 << 20
 
 
 @dataclass
@@ -170,7 +171,15 @@ class PodExecutor:
         )
         opts = run_options(command, task_env=self._task_env(task), hostname=hostname)
         spec = process_spec(image.config, passwd, group, opts)
-        spec = dataclasses.replace(spec, mounts=[("sandbox", SANDBOX_MOUNT)])
+        limits = self._task_limits(task)
+        tuning = isolators.prepare(limits)
+        spec = dataclasses.replace(
+            spec,
+            mounts=[("sandbox", SANDBOX_MOUNT)],
+            mem_limit_bytes=int(limits.mem_mb * MIB) if limits.mem_mb else None,
+            enforce_disk=tuning.enforce_disk,
+        )
+        disk_bytes = base.stat().st_size + tuning.disk_room_bytes
         stdout = (self.sandbox / "stdout").open("ab", buffering=0)
         stderr = (self.sandbox / "stderr").open("ab", buffering=0)
         running.outputs = (stdout, stderr)
@@ -179,9 +188,11 @@ class PodExecutor:
                 return Outcome("TASK_KILLED", "Task killed before it started")
             if self.pod is not None and self.pod.alive():
                 running.pod = self.pod
-                running.container = self.pod.add_container(spec, base, stdout.write, stderr.write)
+                running.container = self.pod.add_container(
+                    spec, base, stdout.write, stderr.write, disk_bytes=disk_bytes
+                )
             else:
-                running.pod = self.pod = self._new_pod(base, image.id)
+                running.pod = self.pod = self._new_pod(base, image.id, disk_bytes)
                 self.store.update(self.launch.container_id, domain=self.pod.domain_name)
                 self.pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
                 for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
@@ -191,13 +202,35 @@ class PodExecutor:
                     self.store.update(self.launch.container_id, status=Status.RUNNING)
         self.connection.send_update(task.task_id, "TASK_RUNNING")
         code = running.pod.wait_container(running.container)
+        broken = running.pod.limits.get(running.container)
+        if broken and not running.killed:
+            return from_limitation(broken, self._limit_detail(broken, limits))
         return from_exit(code, killed=running.killed)
+
+    @staticmethod
+    def _limit_detail(resource: str, limits: isolators.Limits) -> str:
+        if resource == "memory" and limits.mem_mb:
+            return f"the task used all of its {limits.mem_mb:g} MB and was OOM-killed in its VM"
+        if resource == "disk" and limits.disk_mb:
+            return f"the task filled its {limits.disk_mb:g} MB disk"
+        return f"the task broke its {resource} limit"
+
+    def _task_limits(self, task: TaskSpec) -> isolators.Limits:
+        """A container is held to its task's resources, or the executor's when it has none."""
+        mine, pods = task.resources, self.launch.resources
+        return isolators.Limits(
+            cpus=mine.cpus or pods.cpus,
+            mem_mb=mine.mem_mb or pods.mem_mb,
+            disk_mb=mine.disk_mb or pods.disk_mb,
+        )
 
     def _limits(self) -> isolators.Limits:
         resources = self.launch.resources
-        return isolators.Limits(cpus=resources.cpus, mem_mb=resources.mem_mb)
+        return isolators.Limits(
+            cpus=resources.cpus, mem_mb=resources.mem_mb, disk_mb=resources.disk_mb
+        )
 
-    def _new_pod(self, base: Path, image_id: str) -> Pod:
+    def _new_pod(self, base: Path, image_id: str, disk_bytes: int) -> Pod:
         tuning = isolators.prepare(self._limits())
         return Pod(
             PodConfig(
@@ -205,6 +238,7 @@ class PodExecutor:
                 kernel=self.paths.kernel,
                 initramfs=self.paths.initramfs,
                 base_disk=base,
+                disk_bytes=disk_bytes,
                 workdir=self.paths.containers / self.launch.container_id,
                 vcpus=tuning.vcpus,
                 memory_mib=tuning.memory_mib,

@@ -29,3 +29,15 @@ def from_exit(code: int, *, killed: bool) -> Outcome:
     if code > 128:
         return Outcome("TASK_FAILED", f"Command terminated with signal {_signal_name(code - 128)}")
     return Outcome("TASK_FAILED", f"Command exited with status {code}")
+
+
+LIMITATIONS = {
+    "memory": ("REASON_CONTAINER_LIMITATION_MEMORY", "Memory limit exceeded"),
+    "disk": ("REASON_CONTAINER_LIMITATION_DISK", "Disk usage exceeded its limit"),
+}
+
+
+def from_limitation(resource: str, detail: str) -> Outcome:
+    """A container the guest killed for breaking a limit: TASK_FAILED, as Mesos reports it."""
+    reason, text = LIMITATIONS[resource]
+    return Outcome("TASK_FAILED", f"{text}: {detail}", reason)

@@ -1,0 +1,85 @@
+"""disk: the container's writable layer is as large as its disk resource, and no larger.
+
+Each container boots on a qcow2 overlay whose virtual size is the image's base disk plus
+the disk resource; the guest grows its ext4 to fill it, and when the filesystem is full the
+guest init kills the container and reports the disk limitation (Mesos' disk isolator kills
+a container over its quota the same way). The overlay is the only file a guest writes on
+the host besides the sandbox, so a guest can never take more host disk than that.
+
+Not enforced: what a task writes into its sandbox (``/mnt/mesos/sandbox``, a virtiofs
+share of the host directory) is counted in ``disk_used_bytes`` but not capped.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+
+from isolators import Limits, Tuning
+
+MIB = 1 << 20
+# Writable room of a container without a disk resource: bounded too, but not reported.
+DEFAULT_ROOM_MB = float(os.environ.get("MESOS_HYPER_DEFAULT_DISK_MB") or 4096)
+
+
+def room_bytes(disk_mb: float | None) -> int:
+    return int((disk_mb or DEFAULT_ROOM_MB) * MIB)
+
+
+def allocated_bytes(path: Path) -> int:
+    """Host bytes a sparse file really holds."""
+    try:
+        return path.stat().st_blocks * 512
+    except OSError:
+        return 0
+
+
+def tree_bytes(root: Path) -> int:
+    """``du``: allocated bytes under ``root``, not following links, not crossing mounts."""
+    total = 0
+    try:
+        dev = root.stat().st_dev
+    except OSError:
+        return 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + dirnames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if st.st_dev == dev:
+                total += st.st_blocks * 512
+    return total
+
+
+def overlays(dom: libvirt.virDomain) -> list[Path]:
+    """The writable disks of a running domain (its qcow2 overlays)."""
+    root = ET.fromstring(dom.XMLDesc(0))
+    return [
+        Path(src.get("file", ""))
+        for src in root.findall("devices/disk[@device='disk']/source")
+        if src.get("file")
+    ]
+
+
+class DiskIsolator:
+    def prepare(self, limits: Limits, tuning: Tuning) -> None:
+        tuning.disk_room_bytes = room_bytes(limits.disk_mb)
+        tuning.enforce_disk = bool(limits.disk_mb)
+
+    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
+        # The disk size is fixed at launch (docs/isolation.md): a running guest's ext4
+        # cannot shrink, and the agent never grows a running container's disk.
+        return []
+
+    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+        used = sum(allocated_bytes(path) for path in overlays(dom))
+        if limits.sandbox:
+            used += tree_bytes(Path(limits.sandbox))
+        stats: dict[str, float | int] = {"disk_used_bytes": used}
+        if limits.disk_mb:
+            stats["disk_limit_bytes"] = int(limits.disk_mb * MIB)
+        return stats
