@@ -1,0 +1,140 @@
+"""The bridge and the taps, through netlink (pyroute2), never by running ``ip``."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from mesos_hyper import log
+from mesos_hyper.errors import HyperError
+from vmctl.network.netns import netns_path, run_in_netns
+from vmctl.network.settings import NetSettings
+
+LOG = logging.getLogger(__name__)
+TAP_PREFIX = "mht"
+STAT_KEYS = ("bytes", "packets", "errors", "dropped")
+
+
+def tap_name(container_id: str) -> str:
+    """15 characters at most (IFNAMSIZ), stable for a container id."""
+    return TAP_PREFIX + hashlib.sha256(container_id.encode()).hexdigest()[:12]
+
+
+def _ipr(netns: str | None) -> IPRoute:
+    if netns is None:
+        return IPRoute()
+    if not os.path.exists(netns_path(netns)):
+        raise HyperError(f"network namespace {netns!r} is not there")
+    return IPRoute(netns=netns)
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def _sysctl(netns: str | None, key: str, value: str) -> None:
+    def write() -> None:
+        with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
+            f.write(value)
+
+    run_in_netns(netns, write)
+
+
+def ensure_bridge(settings: NetSettings) -> None:
+    """The pods' bridge with the gateway address, up, and forwarding on (idempotent)."""
+    with _ipr(settings.netns) as ipr:
+        idx = _index(ipr, settings.bridge)
+        if idx is None:
+            with contextlib.suppress(NetlinkError):  # another executor made it first
+                ipr.link("add", ifname=settings.bridge, kind="bridge")
+            idx = _index(ipr, settings.bridge)
+            if idx is None:
+                raise HyperError(f"cannot create the pod bridge {settings.bridge}")
+            log.event(LOG, "pod bridge created", bridge=settings.bridge, netns=settings.netns)
+        have = {a.get("address") for a in ipr.get_addr(index=idx, family=2)}
+        if str(settings.gateway) not in have:
+            with contextlib.suppress(NetlinkError):
+                ipr.addr(
+                    "add",
+                    index=idx,
+                    address=str(settings.gateway),
+                    prefixlen=settings.subnet.prefixlen,
+                )
+        ipr.link("set", index=idx, state="up")
+    _sysctl(settings.netns, "net.ipv4.ip_forward", "1")
+    # a forwarded port answers on 127.0.0.1 too: DNAT of loopback traffic onto the bridge
+    _sysctl(settings.netns, f"net.ipv4.conf.{settings.bridge}.route_localnet", "1")
+
+
+def create_tap(name: str) -> None:
+    """A persistent tap in the root namespace, where libvirtd opens it (idempotent)."""
+    with IPRoute() as ipr:
+        if _index(ipr, name) is None:
+            try:
+                ipr.link("add", ifname=name, kind="tuntap", mode="tap")
+            except NetlinkError as err:
+                raise HyperError(f"cannot create tap {name}: {err}") from err
+
+
+def plug_tap(settings: NetSettings, name: str) -> None:
+    """Once QEMU holds the tap: into the pods' namespace, onto the bridge, up."""
+    if settings.netns is not None:
+        with IPRoute() as root:
+            idx = _index(root, name)
+            if idx is not None:
+                root.link("set", index=idx, net_ns_fd=settings.netns)
+    with _ipr(settings.netns) as ipr:
+        idx = _index(ipr, name)
+        bridge = _index(ipr, settings.bridge)
+        if idx is None or bridge is None:
+            raise HyperError(f"tap {name} or bridge {settings.bridge} is missing")
+        ipr.link("set", index=idx, master=bridge)
+        ipr.link("set", index=idx, state="up")
+
+
+def delete_tap(settings: NetSettings, name: str) -> None:
+    """Idempotent; looks in the pods' namespace and in the root one."""
+    spaces = {settings.netns, None}
+    for space in spaces:
+        try:
+            with _ipr(space) as ipr:
+                idx = _index(ipr, name)
+                if idx is not None:
+                    ipr.link("del", index=idx)
+        except HyperError:  # the namespace itself is gone: so is the tap
+            continue
+
+
+def list_taps(settings: NetSettings) -> list[str]:
+    names: set[str] = set()
+    for space in {settings.netns, None}:
+        try:
+            with _ipr(space) as ipr:
+                names |= {
+                    link.get_attr("IFLA_IFNAME")
+                    for link in ipr.get_links()
+                    if (link.get_attr("IFLA_IFNAME") or "").startswith(TAP_PREFIX)
+                }
+        except HyperError:
+            continue
+    return sorted(names)
+
+
+def tap_stats(settings: NetSettings, name: str) -> dict[str, int]:
+    """net_* counters from the guest's side: what the host's tap sends, the guest receives."""
+    with _ipr(settings.netns) as ipr:
+        links = ipr.get_links(ifname=name) if _index(ipr, name) is not None else []
+    if not links:
+        return {}
+    stats = links[0].get_attr("IFLA_STATS64") or links[0].get_attr("IFLA_STATS") or {}
+    out = {}
+    for key in STAT_KEYS:
+        out[f"net_rx_{key}"] = int(stats.get(f"tx_{key}", 0))
+        out[f"net_tx_{key}"] = int(stats.get(f"rx_{key}", 0))
+    return out

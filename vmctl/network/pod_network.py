@@ -1,0 +1,126 @@
+"""A pod's network from start to end: the one entry the executor and the ECP call.
+
+``setup`` (before the VM exists) takes an address, makes the tap and the container's rules;
+``plug`` (after QEMU holds the tap, before the guest runs) puts the tap on the bridge;
+``teardown`` removes all of it from a bare container id, so it also works after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from mesos_hyper import log
+from vmctl.network import firewall, ipam, links
+from vmctl.network.firewall import ContainerRules, Forward
+from vmctl.network.settings import NetSettings
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    container_id: str
+    tap: str
+    mac: str
+    ip: ipaddress.IPv4Address
+    prefixlen: int
+    gateway: ipaddress.IPv4Address
+    dns: tuple[str, ...] = ()
+    forwards: list[Forward] = field(default_factory=list)
+
+    @property
+    def guest_config(self) -> str:
+        """What the guest init's ``N`` record takes."""
+        return f"{self.ip}/{self.prefixlen} {self.gateway}"
+
+
+def mac_for(ip: ipaddress.IPv4Address) -> str:
+    """Locally administered, unique per address (52:54:00 is QEMU's prefix)."""
+    b = ip.packed
+    return f"52:54:00:{b[1]:02x}:{b[2]:02x}:{b[3]:02x}"
+
+
+def setup(
+    settings: NetSettings, container_id: str, framework_id: str, forwards: list[Forward]
+) -> Attachment:
+    try:
+        with firewall.locked(settings):
+            links.ensure_bridge(settings)
+            firewall.ensure_base(settings)
+            ip = ipam.allocate(settings, container_id)
+            attachment = Attachment(
+                container_id=container_id,
+                tap=links.tap_name(container_id),
+                mac=mac_for(ip),
+                ip=ip,
+                prefixlen=settings.subnet.prefixlen,
+                gateway=settings.gateway,
+                dns=settings.dns,
+                forwards=list(forwards),
+            )
+            links.create_tap(attachment.tap)
+            firewall.add_container(
+                settings,
+                ContainerRules(
+                    container_id, framework_id, attachment.tap, ip, attachment.mac, forwards
+                ),
+            )
+    except Exception:
+        teardown(settings, container_id)
+        raise
+    log.event(
+        LOG,
+        "pod network set up",
+        container=container_id,
+        ip=ip,
+        tap=attachment.tap,
+        forwards=",".join(f"{f.host_port}->{f.container_port}/{f.proto}" for f in forwards),
+    )
+    return attachment
+
+
+def plug(settings: NetSettings, attachment: Attachment) -> None:
+    links.plug_tap(settings, attachment.tap)
+
+
+def teardown(settings: NetSettings, container_id: str) -> None:
+    """Rules, tap and lease of the container; idempotent, each step tried whatever failed."""
+    tap = links.tap_name(container_id)
+    errors = []
+    for step in (
+        lambda: _remove_rules(settings, container_id, tap),
+        lambda: links.delete_tap(settings, tap),
+        lambda: ipam.release(settings, container_id),
+    ):
+        try:
+            step()
+        except Exception as err:  # keep going: the other parts must still go
+            errors.append(err)
+            log.event(LOG, "network teardown step failed", logging.WARNING, error=err)
+    if errors:
+        raise errors[0]
+
+
+def _remove_rules(settings: NetSettings, container_id: str, tap: str) -> None:
+    with firewall.locked(settings):
+        firewall.remove_container(settings, container_id, tap)
+
+
+def usage(settings: NetSettings, container_id: str) -> dict[str, int]:
+    with contextlib.suppress(Exception):
+        return links.tap_stats(settings, links.tap_name(container_id))
+    return {}
+
+
+def collect(settings: NetSettings, alive: set[str]) -> list[str]:
+    """Recovery: the network of every container not in ``alive`` goes."""
+    gone = {owner for owner in ipam.leases(settings).values() if owner not in alive}
+    with contextlib.suppress(Exception):
+        gone |= firewall.owned(settings) - alive
+    for container_id in sorted(gone):
+        with contextlib.suppress(Exception):
+            teardown(settings, container_id)
+    return sorted(gone)
