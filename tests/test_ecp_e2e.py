@@ -290,3 +290,20 @@ def test_a_disk_filler_fails_with_the_disk_reason_and_disk_usage_is_reported(age
     termination = record.termination.result()
     assert mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK in termination.reasons
     assert "disk" in termination.message.lower()
+
+
+def test_command_health_check_turns_healthy_then_kills_the_task(agent, image):
+    info = task("checked", image, "touch /tmp/ok; sleep 12; rm /tmp/ok; sleep 600")
+    hc = info.health_check
+    hc.command.value = "test -e /tmp/ok"
+    hc.delay_seconds, hc.interval_seconds, hc.timeout_seconds = 3, 1, 10
+    hc.grace_period_seconds, hc.consecutive_failures = 0, 2
+    agent.launch_task(info)
+    agent.wait_for_state("checked", mesos_pb2.TASK_KILLED, timeout=180)
+    running = [
+        u.status for u in agent.updates("checked") if u.status.state == mesos_pb2.TASK_RUNNING
+    ]
+    healths = [s.healthy for s in running if s.HasField("healthy")]
+    assert healths[:1] == [True] and healths[-2:] == [False, False]
+    final = agent.updates("checked")[-1].status
+    assert "Health check failed 2 times" in final.message

@@ -104,8 +104,17 @@ class Pod:
 
     # ---- start ----------------------------------------------------------------
 
-    def start(self, spec: protocol.ProcessSpec, on_stdout: Output, on_stderr: Output) -> None:
-        """Boot the VM and start ``spec``; returns once the guest says STARTED."""
+    def start(
+        self,
+        spec: protocol.ProcessSpec,
+        on_stdout: Output,
+        on_stderr: Output,
+        before_resume: Callable[[], None] | None = None,
+    ) -> None:
+        """Boot the VM and start ``spec``; returns once the guest says STARTED.
+
+        ``before_resume`` runs while the VM exists but is paused (QEMU holds its tap).
+        """
         cfg = self.config
         t0 = time.monotonic()
         if cfg.workdir.exists():
@@ -146,6 +155,8 @@ class Pod:
             daemon=True,
         )
         self._pump.start()
+        if before_resume is not None:
+            before_resume()
         self._domain.resume()
         self.timings.update(overlay=t1 - t0, domain_start=t2 - t1)
         if not self._started.wait(BOOT_TIMEOUT_S):

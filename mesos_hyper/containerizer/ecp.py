@@ -76,10 +76,20 @@ def _executor(record: ContainerRecord) -> tuple[int | None, int | None]:
 
 
 def _cleanup_vm(record: ContainerRecord) -> None:
+    """The VM and the pod network of a container whose executor is gone (idempotent)."""
     if record.domain:
         from vmctl.lifecycle import destroy_by_name
 
         destroy_by_name(record.domain)
+    from vmctl.network import ipam, pod_network
+    from vmctl.network.settings import NetSettings
+
+    settings = NetSettings.from_env()
+    try:
+        if ipam.lease_of(settings, record.container_id) is not None:
+            pod_network.teardown(settings, record.container_id)
+    except Exception as err:
+        log.event(LOG, "network teardown failed", logging.ERROR, error=err)
 
 
 def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -159,6 +169,10 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
         dom = lookup(record.domain)
         if dom is not None:
             values.update(isolators.usage(dom, _isolator_limits(limits, record.sandbox)))
+            from vmctl.network import pod_network
+            from vmctl.network.settings import NetSettings
+
+            values.update(pod_network.usage(NetSettings.from_env(), cid))
     usage_obj = messages.Usage(
         timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
     )
@@ -220,6 +234,12 @@ def recover() -> None:
         )
         log.event(LOG, "recovered a dead container", container=record.container_id)
     from vmctl.lifecycle import destroy_by_name, list_ours
+    from vmctl.network import pod_network
+    from vmctl.network.settings import NetSettings
+
+    alive = {r.container_id for r in store.list() if r.live}
+    for gone in pod_network.collect(NetSettings.from_env(), alive):
+        log.event(LOG, "removed the network of a dead container", container=gone)
 
     for info in list_ours():
         if info.metadata.get("state-root") == str(store.root) and info.name not in known_domains:

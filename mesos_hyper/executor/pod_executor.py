@@ -24,14 +24,20 @@ from mesos_hyper.containerizer.messages import (
     task_from_v1_json,
 )
 from mesos_hyper.errors import HyperError
+from mesos_hyper.executor import networking
 from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
 from mesos_hyper.executor.fetcher import fetch_all
+from mesos_hyper.executor.health_check import HealthChecker
 from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.runtime.spec import process_spec
 from mesos_hyper.state import StateStore, Status, Termination
+from vmctl.domain import InterfaceSpec
+from vmctl.network import pod_network
+from vmctl.network.pod_network import Attachment
+from vmctl.network.settings import NetSettings
 from vmctl.pod import Pod, PodConfig
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +53,7 @@ class RunningTask:
     killed: bool = False
     thread: threading.Thread | None = None
     outputs: tuple[Any, ...] = ()
+    health_message: str | None = None  # why the health checker had the task killed
 
 
 class PodExecutor:
@@ -71,6 +78,8 @@ class PodExecutor:
         self._lock = threading.Lock()
         self._pod_lock = threading.Lock()  # creating the pod VM or adding a member to it
         self.pod: Pod | None = None
+        self.net = NetSettings.from_env()
+        self.attachment: Attachment | None = None
 
     # ---- events from the agent -------------------------------------------------
 
@@ -169,7 +178,8 @@ class PodExecutor:
         hostname = (container.hostname if container and container.hostname else None) or _hostname(
             task.task_id
         )
-        opts = run_options(command, task_env=self._task_env(task), hostname=hostname)
+        task_env = {**networking.port_env(task), **self._task_env(task)}
+        opts = run_options(command, task_env=task_env, hostname=hostname)
         spec = process_spec(image.config, passwd, group, opts)
         limits = self._task_limits(task)
         tuning = isolators.prepare(limits)
@@ -188,20 +198,50 @@ class PodExecutor:
                 return Outcome("TASK_KILLED", "Task killed before it started")
             if self.pod is not None and self.pod.alive():
                 running.pod = self.pod
+                spec = dataclasses.replace(
+                    spec, files=networking.guest_files(self.attachment, hostname)
+                )
                 running.container = self.pod.add_container(
                     spec, base, stdout.write, stderr.write, disk_bytes=disk_bytes
                 )
             else:
+                if networking.mode(task) != "NONE" and networking.enabled():
+                    self.attachment = pod_network.setup(
+                        self.net,
+                        self.launch.container_id,
+                        self.settings.framework_id,
+                        networking.forwards(task),
+                    )
+                spec = dataclasses.replace(
+                    spec,
+                    files=networking.guest_files(self.attachment, hostname),
+                    network=self.attachment.guest_config if self.attachment else None,
+                )
                 running.pod = self.pod = self._new_pod(base, image.id, disk_bytes)
                 self.store.update(self.launch.container_id, domain=self.pod.domain_name)
-                self.pod.start(spec, on_stdout=stdout.write, on_stderr=stderr.write)
+                attachment = self.attachment
+                self.pod.start(
+                    spec,
+                    on_stdout=stdout.write,
+                    on_stderr=stderr.write,
+                    before_resume=(
+                        (lambda: pod_network.plug(self.net, attachment)) if attachment else None
+                    ),
+                )
                 for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
                     log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
                 running.container = 0
                 if self.store.get(self.launch.container_id).status == Status.LAUNCHING:
                     self.store.update(self.launch.container_id, status=Status.RUNNING)
         self.connection.send_update(task.task_id, "TASK_RUNNING")
-        code = running.pod.wait_container(running.container)
+        checker = self._health_checker(running, image.config, passwd, group, task_env, hostname)
+        try:
+            code = running.pod.wait_container(running.container)
+        finally:
+            if checker is not None:
+                checker.stop()
+        if running.health_message and running.killed:
+            return Outcome("TASK_KILLED", running.health_message)
         broken = running.pod.limits.get(running.container)
         if broken and not running.killed:
             return from_limitation(broken, self._limit_detail(broken, limits))
@@ -214,6 +254,46 @@ class PodExecutor:
         if resource == "disk" and limits.disk_mb:
             return f"the task filled its {limits.disk_mb:g} MB disk"
         return f"the task broke its {resource} limit"
+
+    def _health_checker(
+        self,
+        running: RunningTask,
+        image_config: Any,
+        passwd: Any,
+        group: Any,
+        task_env: dict[str, str],
+        hostname: str,
+    ) -> HealthChecker | None:
+        """COMMAND checks run in the task's rootfs inside its VM, as ``docker exec`` would."""
+        hc = running.spec.health_check
+        if hc is None:
+            return None
+        task_id = running.spec.task_id
+        if hc.command is None:
+            log.event(LOG, "only COMMAND health checks run yet", logging.WARNING, task_id=task_id)
+            return None
+        opts = run_options(hc.command, task_env=task_env, hostname=hostname)
+        check_spec = process_spec(image_config, passwd, group, opts)
+        pod, index = running.pod, running.container
+        assert pod is not None and index is not None
+
+        def check(timeout: float) -> tuple[bool, str]:
+            try:
+                code = pod.exec(index, check_spec, timeout)
+            except TimeoutError:
+                return False, f"the check timed out after {timeout:g}s"
+            return code == 0, f"the check command exited with status {code}"
+
+        def on_health(healthy: bool, why: str) -> None:
+            self.connection.send_update(task_id, "TASK_RUNNING", healthy=healthy, message=why)
+
+        def on_kill(why: str) -> None:
+            running.health_message = why
+            self.kill(task_id, None)
+
+        checker = HealthChecker(hc, check, on_health, on_kill)
+        checker.start()
+        return checker
 
     def _task_limits(self, task: TaskSpec) -> isolators.Limits:
         """A container is held to its task's resources, or the executor's when it has none."""
@@ -245,6 +325,11 @@ class PodExecutor:
                 cpu_period_us=tuning.cpu_period_us,
                 cpu_quota_us=tuning.cpu_quota_us,
                 shares={"sandbox": self.sandbox},
+                interface=(
+                    InterfaceSpec(self.attachment.tap, self.attachment.mac)
+                    if self.attachment
+                    else None
+                ),
                 metadata={
                     "container-id": self.launch.container_id,
                     "state-root": str(self.store.root),
@@ -259,11 +344,19 @@ class PodExecutor:
             stream.close()
         with self._lock:
             last = all(t is running for t in self.tasks.values())
-        if last and running.pod is not None:
-            with self._pod_lock:
+        if not last:
+            return
+        with self._pod_lock:
+            if running.pod is not None:
                 running.pod.destroy()
                 if self.pod is running.pod:
                     self.pod = None
+            if self.attachment is not None:
+                try:
+                    pod_network.teardown(self.net, self.launch.container_id)
+                except Exception as err:  # the ECP's destroy tries again
+                    log.event(LOG, "network teardown failed", logging.ERROR, error=err)
+                self.attachment = None
 
     def _task_env(self, task: TaskSpec) -> dict[str, str]:
         return {

@@ -110,6 +110,8 @@ def _remove_rules(settings: NetSettings, container_id: str, tap: str) -> None:
 
 
 def usage(settings: NetSettings, container_id: str) -> dict[str, int]:
+    if ipam.lease_of(settings, container_id) is None:  # no network: no netlink round trip
+        return {}
     with contextlib.suppress(Exception):
         return links.tap_stats(settings, links.tap_name(container_id))
     return {}
