@@ -14,14 +14,10 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute, netns
 
-from vmctl.network.netns import run_in_netns
+from vmctl.network.netns import run_in_netns, with_netlink
 
 OUTSIDE_HOST_IP = "192.168.77.1"
 OUTSIDE_IP = "192.168.77.2"
-
-
-def ipr_in(name: str | None) -> IPRoute:
-    return IPRoute(netns=name) if name else IPRoute()
 
 
 @dataclass
@@ -46,13 +42,18 @@ def _veth(a_ns: str | None, a_name: str, b_ns: str, b_name: str) -> None:
         if a_ns is not None:
             root.link("set", index=root.link_lookup(ifname=tmp_a)[0], net_ns_fd=a_ns)
     for ns, tmp, name in ((a_ns, tmp_a, a_name), (b_ns, tmp_b, b_name)):
-        with ipr_in(ns) as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname=tmp)[0], ifname=name)
+        with_netlink(
+            ns,
+            lambda ipr, tmp=tmp, name=name: ipr.link(
+                "set", index=ipr.link_lookup(ifname=tmp)[0], ifname=name
+            ),
+        )
 
 
 def _addr_up(ns: str, name: str, cidr: str, gateway: str | None = None, mac: str | None = None):
     iface = ipaddress.IPv4Interface(cidr)
-    with ipr_in(ns) as ipr:
+
+    def work(ipr: IPRoute) -> None:
         idx = ipr.link_lookup(ifname=name)[0]
         if mac:
             ipr.link("set", index=idx, address=mac)
@@ -63,6 +64,8 @@ def _addr_up(ns: str, name: str, cidr: str, gateway: str | None = None, mac: str
         if gateway:
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
 
+    with_netlink(ns, work)
+
 
 @contextlib.contextmanager
 def make_test_network() -> Iterator[TestNet]:
@@ -70,8 +73,9 @@ def make_test_network() -> Iterator[TestNet]:
     try:
         net.host = net.add_ns("mh-host")
         net.outside = net.add_ns("mh-out")
-        with ipr_in(net.host) as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        with_netlink(
+            net.host, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        )
         veth = "mhv" + uuid.uuid4().hex[:8]
         _veth(net.host, veth, net.outside, "eth0")
         _addr_up(net.host, veth, f"{OUTSIDE_HOST_IP}/24")
@@ -90,9 +94,12 @@ def fake_pod(
     pod = net.add_ns("mh-pod")
     _veth(net.host, host_end, pod, "eth0")
     _addr_up(pod, "eth0", f"{ip}/{prefix}", str(gateway), mac)
-    with ipr_in(net.host) as ipr:
+
+    def plug(ipr: IPRoute) -> None:
         idx = ipr.link_lookup(ifname=host_end)[0]
         ipr.link("set", index=idx, master=ipr.link_lookup(ifname=bridge)[0], state="up")
+
+    with_netlink(net.host, plug)
     return pod
 
 

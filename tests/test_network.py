@@ -18,11 +18,11 @@ from tests.net_fixtures import (
     Server,
     connect,
     fake_pod,
-    ipr_in,
     make_test_network,
 )
 from vmctl.network import firewall, ipam, links, pod_network
 from vmctl.network.firewall import Forward
+from vmctl.network.netns import with_netlink
 from vmctl.network.settings import NetSettings
 
 
@@ -80,8 +80,8 @@ def test_a_real_tap_is_made_moved_counted_and_deleted(tmp_path):
         try:
             assert len(tap) <= 15
             links.plug_tap(settings, tap)
-            with ipr_in(None) as root:
-                assert not root.link_lookup(ifname=tap)  # moved out of the root namespace
+            # moved out of the root namespace
+            assert not with_netlink(None, lambda root: root.link_lookup(ifname=tap))
             stats = links.tap_stats(settings, tap)
             assert set(stats) >= {"net_rx_bytes", "net_tx_packets", "net_rx_dropped"}
         finally:
@@ -155,10 +155,12 @@ def test_a_spoofed_source_address_is_dropped(pods):
     server = Server(ns_a, "0.0.0.0", 8080)
     spoofed = att_a.ip + 100
     try:
-        with ipr_in(ns_b) as ipr:
-            ipr.addr(
+        with_netlink(
+            ns_b,
+            lambda ipr: ipr.addr(
                 "add", index=ipr.link_lookup(ifname="eth0")[0], address=str(spoofed), prefixlen=24
-            )
+            ),
+        )
         assert connect(ns_b, str(att_a.ip), 8080, source=str(spoofed)) is None
         assert connect(ns_b, str(att_a.ip), 8080) is not None
     finally:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from mesos_hyper import log
 from mesos_hyper.errors import HyperError
-from vmctl.network.netns import netns_path, run_in_netns
+from vmctl.network.netns import run_in_netns, with_netlink
 from vmctl.network.settings import NetSettings
 
 LOG = logging.getLogger(__name__)
@@ -23,14 +22,6 @@ STAT_KEYS = ("bytes", "packets", "errors", "dropped")
 def tap_name(container_id: str) -> str:
     """15 characters at most (IFNAMSIZ), stable for a container id."""
     return TAP_PREFIX + hashlib.sha256(container_id.encode()).hexdigest()[:12]
-
-
-def _ipr(netns: str | None) -> IPRoute:
-    if netns is None:
-        return IPRoute()
-    if not os.path.exists(netns_path(netns)):
-        raise HyperError(f"network namespace {netns!r} is not there")
-    return IPRoute(netns=netns)
 
 
 def _index(ipr: IPRoute, name: str) -> int | None:
@@ -48,7 +39,8 @@ def _sysctl(netns: str | None, key: str, value: str) -> None:
 
 def ensure_bridge(settings: NetSettings) -> None:
     """The pods' bridge with the gateway address, up, and forwarding on (idempotent)."""
-    with _ipr(settings.netns) as ipr:
+
+    def work(ipr: IPRoute) -> None:
         idx = _index(ipr, settings.bridge)
         if idx is None:
             with contextlib.suppress(NetlinkError):  # another executor made it first
@@ -67,6 +59,8 @@ def ensure_bridge(settings: NetSettings) -> None:
                     prefixlen=settings.subnet.prefixlen,
                 )
         ipr.link("set", index=idx, state="up")
+
+    with_netlink(settings.netns, work)
     _sysctl(settings.netns, "net.ipv4.ip_forward", "1")
     # a forwarded port answers on 127.0.0.1 too: DNAT of loopback traffic onto the bridge
     _sysctl(settings.netns, f"net.ipv4.conf.{settings.bridge}.route_localnet", "1")
@@ -74,22 +68,29 @@ def ensure_bridge(settings: NetSettings) -> None:
 
 def create_tap(name: str) -> None:
     """A persistent tap in the root namespace, where libvirtd opens it (idempotent)."""
-    with IPRoute() as ipr:
+
+    def work(ipr: IPRoute) -> None:
         if _index(ipr, name) is None:
             try:
                 ipr.link("add", ifname=name, kind="tuntap", mode="tap")
             except NetlinkError as err:
                 raise HyperError(f"cannot create tap {name}: {err}") from err
 
+    with_netlink(None, work)
+
 
 def plug_tap(settings: NetSettings, name: str) -> None:
     """Once QEMU holds the tap: into the pods' namespace, onto the bridge, up."""
     if settings.netns is not None:
-        with IPRoute() as root:
+
+        def move(root: IPRoute) -> None:
             idx = _index(root, name)
             if idx is not None:
                 root.link("set", index=idx, net_ns_fd=settings.netns)
-    with _ipr(settings.netns) as ipr:
+
+        with_netlink(None, move)
+
+    def attach(ipr: IPRoute) -> None:
         idx = _index(ipr, name)
         bridge = _index(ipr, settings.bridge)
         if idx is None or bridge is None:
@@ -97,39 +98,44 @@ def plug_tap(settings: NetSettings, name: str) -> None:
         ipr.link("set", index=idx, master=bridge)
         ipr.link("set", index=idx, state="up")
 
+    with_netlink(settings.netns, attach)
+
 
 def delete_tap(settings: NetSettings, name: str) -> None:
     """Idempotent; looks in the pods' namespace and in the root one."""
-    spaces = {settings.netns, None}
-    for space in spaces:
-        try:
-            with _ipr(space) as ipr:
-                idx = _index(ipr, name)
-                if idx is not None:
-                    ipr.link("del", index=idx)
-        except HyperError:  # the namespace itself is gone: so is the tap
-            continue
+
+    def work(ipr: IPRoute) -> None:
+        idx = _index(ipr, name)
+        if idx is not None:
+            ipr.link("del", index=idx)
+
+    for space in {settings.netns, None}:
+        with contextlib.suppress(HyperError):  # the namespace itself is gone: so is the tap
+            with_netlink(space, work)
 
 
 def list_taps(settings: NetSettings) -> list[str]:
+    def work(ipr: IPRoute) -> set[str]:
+        return {
+            link.get_attr("IFLA_IFNAME")
+            for link in ipr.get_links()
+            if (link.get_attr("IFLA_IFNAME") or "").startswith(TAP_PREFIX)
+        }
+
     names: set[str] = set()
     for space in {settings.netns, None}:
-        try:
-            with _ipr(space) as ipr:
-                names |= {
-                    link.get_attr("IFLA_IFNAME")
-                    for link in ipr.get_links()
-                    if (link.get_attr("IFLA_IFNAME") or "").startswith(TAP_PREFIX)
-                }
-        except HyperError:
-            continue
+        with contextlib.suppress(HyperError):
+            names |= with_netlink(space, work)
     return sorted(names)
 
 
 def tap_stats(settings: NetSettings, name: str) -> dict[str, int]:
     """net_* counters from the guest's side: what the host's tap sends, the guest receives."""
-    with _ipr(settings.netns) as ipr:
-        links = ipr.get_links(ifname=name) if _index(ipr, name) is not None else []
+
+    def work(ipr: IPRoute) -> list:
+        return ipr.get_links(ifname=name) if _index(ipr, name) is not None else []
+
+    links = with_netlink(settings.netns, work)
     if not links:
         return {}
     stats = links[0].get_attr("IFLA_STATS64") or links[0].get_attr("IFLA_STATS") or {}

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from pyroute2 import IPRoute
+
 from mesos_hyper.errors import HyperError
 
 T = TypeVar("T")
@@ -55,6 +57,20 @@ def run_in_netns(name: str | None, fn: Callable[..., T], *args: object) -> T:
     if error:
         raise error[0]
     return result[0]
+
+
+def with_netlink(name: str | None, work: Callable[[IPRoute], T]) -> T:
+    """``work(ipr)`` with a netlink socket of netns ``name``, all on one thread inside it.
+
+    pyroute2 0.9 gives each thread its own socket, made in that thread's namespace, and
+    its ``IPRoute(netns=...)`` forks, which can deadlock a process that has threads.
+    """
+
+    def run() -> T:
+        with IPRoute() as ipr:
+            return work(ipr)
+
+    return run_in_netns(name, run)
 
 
 def nsenter_prefix(name: str | None) -> list[str]:
