@@ -202,6 +202,19 @@ def _mutated(change: str) -> cpb.Launch:
         launch.task_info.container.ClearField("docker")
     elif change == "ranges as scalar":
         launch.task_info.resources[0].type = pb.Value.RANGES
+    elif change == "two check kinds":
+        launch.task_info.health_check.http.port = 80
+    elif change == "no check kind":
+        launch.task_info.health_check.ClearField("command")
+    elif change == "type without field":
+        launch.task_info.health_check.type = pb.HealthCheck.TCP
+    elif change == "check port 0":
+        launch.task_info.health_check.ClearField("command")
+        launch.task_info.health_check.tcp.port = 0
+    elif change == "check scheme":
+        launch.task_info.health_check.ClearField("command")
+        launch.task_info.health_check.http.port = 80
+        launch.task_info.health_check.http.scheme = "gopher"
     return launch
 
 
@@ -218,12 +231,39 @@ def _mutated(change: str) -> cpb.Launch:
         ("empty shell", "shell command has no value"),
         ("docker without info", "DOCKER container has no docker info"),
         ("ranges as scalar", "'cpus' is not a scalar"),
+        ("two check kinds", r"exactly one of 'command', 'http' and 'tcp' \(it has COMMAND, HTTP\)"),
+        ("no check kind", "exactly one of 'command', 'http' and 'tcp'$"),
+        ("type without field", "health check of type TCP has no 'tcp' field"),
+        ("check port 0", "health check port 0 is not a port number"),
+        ("check scheme", "health check scheme 'gopher'"),
     ],
 )
 def test_bad_launches_are_one_line_errors(change: str, expected: str) -> None:
     with pytest.raises(ProtocolError, match=expected) as err:
         m.from_launch(_mutated(change))
     assert "\n" not in str(err.value)
+
+
+def test_http_and_tcp_health_checks() -> None:
+    """1.0.4's http field (the type inferred), and 1.1.0's type and tcp fields."""
+    launch = _marathon_launch()
+    hc = launch.task_info.health_check
+    hc.ClearField("command")
+    hc.http.port, hc.http.path = 8080, "healthz"
+    hc.http.statuses.extend([200, 204])
+    spec = m.from_launch(launch).task.health_check
+    assert (spec.kind, spec.port, spec.http_path, spec.http_scheme) == (
+        "HTTP",
+        8080,
+        "/healthz",
+        "http",
+    )
+    assert spec.http_statuses == (200, 204) and spec.command is None
+
+    hc.ClearField("http")
+    hc.type, hc.tcp.port = pb.HealthCheck.TCP, 5432
+    spec = m.from_launch(launch).task.health_check
+    assert (spec.kind, spec.port) == ("TCP", 5432)
 
 
 def test_from_update() -> None:

@@ -179,7 +179,7 @@ FIELDS_1_0_4: dict[str, dict[str, str]] = {
         "end": "2 required uint64",
     },
     "mesos.HealthCheck": {
-        "http": "1 optional mesos.HealthCheck.HTTP",
+        "http": "1 optional mesos.HealthCheck.HTTPCheckInfo",
         "delay_seconds": "2 optional double = 15",
         "interval_seconds": "3 optional double = 10",
         "timeout_seconds": "4 optional double = 20",
@@ -187,7 +187,7 @@ FIELDS_1_0_4: dict[str, dict[str, str]] = {
         "grace_period_seconds": "6 optional double = 10",
         "command": "7 optional mesos.CommandInfo",
     },
-    "mesos.HealthCheck.HTTP": {
+    "mesos.HealthCheck.HTTPCheckInfo": {  # 1.0.4 calls it HTTP: names are not on the wire
         "port": "1 required uint32",
         "path": "2 optional string = /",
         "statuses": "4 repeated uint32",
@@ -295,6 +295,18 @@ FIELDS_1_0_4: dict[str, dict[str, str]] = {
         "net_snmp_statistics": "42 optional mesos.SNMPStatistics",
     },
 }
+# Fields Mesos 1.1.0 added (include/mesos/mesos.proto at tag 1.1.0): TCP health checks and
+# the check type. New numbers only, so they change nothing a 1.0 agent or framework sends.
+FIELDS_ADDED_IN_1_1_0: dict[str, dict[str, str]] = {
+    "mesos.HealthCheck": {
+        "type": "8 optional mesos.HealthCheck.Type",
+        "tcp": "9 optional mesos.HealthCheck.TCPCheckInfo",
+    },
+    "mesos.HealthCheck.HTTPCheckInfo": {"scheme": "3 optional string"},
+    "mesos.HealthCheck.TCPCheckInfo": {"port": "1 required uint32"},
+}
+ENUMS_ADDED_IN_1_1_0 = {"mesos.HealthCheck.Type": {"UNKNOWN": 0, "COMMAND": 1, "HTTP": 2, "TCP": 3}}
+
 ENUMS_1_0_4: dict[str, dict[str, int]] = {
     "mesos.TaskState": {
         "TASK_STAGING": 6,
@@ -395,16 +407,17 @@ def test_generated_code_matches_the_proto_files(tmp_path: Path) -> None:
         assert fresh == committed, f"{rel} is stale: run scripts/gen-protos.sh"
 
 
-@pytest.mark.parametrize("full_name", sorted(FIELDS_1_0_4))
-def test_fields_match_mesos_1_0_4(full_name: str) -> None:
+@pytest.mark.parametrize("full_name", sorted(FIELDS_1_0_4.keys() | FIELDS_ADDED_IN_1_1_0.keys()))
+def test_fields_match_mesos_1_0_4_plus_the_1_1_0_additions(full_name: str) -> None:
     ours = {f.name: _describe(f) for f in _message(full_name).fields}
-    assert ours == FIELDS_1_0_4[full_name]
+    assert ours == {**FIELDS_1_0_4.get(full_name, {}), **FIELDS_ADDED_IN_1_1_0.get(full_name, {})}
 
 
-@pytest.mark.parametrize("full_name", sorted(ENUMS_1_0_4))
-def test_enums_match_mesos_1_0_4(full_name: str) -> None:
+@pytest.mark.parametrize("full_name", sorted(ENUMS_1_0_4.keys() | ENUMS_ADDED_IN_1_1_0.keys()))
+def test_enums_match_mesos_1_0_4_plus_the_1_1_0_additions(full_name: str) -> None:
     enum = mesos_pb2.DESCRIPTOR.pool.FindEnumTypeByName(full_name)
-    assert {v.name: v.number for v in enum.values} == ENUMS_1_0_4[full_name]
+    expected = ENUMS_1_0_4.get(full_name) or ENUMS_ADDED_IN_1_1_0[full_name]
+    assert {v.name: v.number for v in enum.values} == expected
 
 
 def test_termination_keeps_field_1_free() -> None:

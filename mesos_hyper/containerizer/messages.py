@@ -124,13 +124,19 @@ class ResourcesSpec:
         return [p for begin, end in self.ports for p in range(begin, end + 1)]
 
 
+HEALTH_CHECK_KINDS = ("COMMAND", "HTTP", "TCP")
+
+
 @dataclass(frozen=True)
 class HealthCheckSpec:
-    """HealthCheck as 1.0.4 has it; only COMMAND checks reach us from Marathon."""
+    """HealthCheck of 1.0.4 (COMMAND, HTTP) and 1.1.0's TCP check; ``kind`` says which."""
 
+    kind: str = "COMMAND"
     command: CommandSpec | None = None
-    http_port: int | None = None
+    port: int | None = None  # HTTP and TCP: the port inside the pod
     http_path: str = "/"
+    http_scheme: str = "http"
+    http_statuses: tuple[int, ...] = ()  # none: any 2xx or 3xx is healthy
     delay_seconds: float = 15.0
     interval_seconds: float = 10.0
     timeout_seconds: float = 20.0
@@ -372,11 +378,46 @@ def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> ResourcesSpec:
     )
 
 
+def _health_check_kind(pb: mesos_pb2.HealthCheck) -> str:
+    """1.1.0 names the kind in ``type``; 1.0.4 has exactly one of ``http`` and ``command``."""
+    present = [
+        kind
+        for kind, name in (("COMMAND", "command"), ("HTTP", "http"), ("TCP", "tcp"))
+        if pb.HasField(name)
+    ]
+    if pb.HasField("type") and pb.type != mesos_pb2.HealthCheck.UNKNOWN:
+        kind = mesos_pb2.HealthCheck.Type.Name(pb.type)
+        if kind not in present:
+            raise ProtocolError(f"health check of type {kind} has no '{kind.lower()}' field")
+        return kind
+    if len(present) != 1:
+        raise ProtocolError(
+            "a health check needs exactly one of 'command', 'http' and 'tcp'"
+            + (f" (it has {', '.join(present)})" if present else "")
+        )
+    return present[0]
+
+
 def _health_check(pb: mesos_pb2.HealthCheck) -> HealthCheckSpec:
+    kind = _health_check_kind(pb)
+    port = None
+    if kind == "HTTP":
+        port = _port(pb.http.port, "health check port")
+        if pb.http.scheme not in ("", "http", "https"):
+            raise ProtocolError(f"health check scheme {pb.http.scheme!r} (http or https)")
+        for status in pb.http.statuses:
+            if not 100 <= status <= 599:
+                raise ProtocolError(f"health check status {status} is not an HTTP status")
+    elif kind == "TCP":
+        port = _port(pb.tcp.port, "health check port")
+    path = pb.http.path or "/"
     return HealthCheckSpec(
-        command=_command(pb.command) if pb.HasField("command") else None,
-        http_port=_port(pb.http.port, "health check port") if pb.HasField("http") else None,
-        http_path=pb.http.path,
+        kind=kind,
+        command=_command(pb.command) if kind == "COMMAND" else None,
+        port=port,
+        http_path=path if path.startswith("/") else "/" + path,
+        http_scheme=pb.http.scheme or "http",
+        http_statuses=tuple(pb.http.statuses),
         delay_seconds=pb.delay_seconds,
         interval_seconds=pb.interval_seconds,
         timeout_seconds=pb.timeout_seconds,

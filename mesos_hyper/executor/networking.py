@@ -9,19 +9,12 @@ own values in CommandInfo.environment win over them.
 
 from __future__ import annotations
 
-import os
-
 from mesos_hyper.containerizer.messages import TaskSpec
 from mesos_hyper.errors import UsageError
 from vmctl.network.firewall import Forward
 from vmctl.network.pod_network import Attachment
 
 MODES = ("HOST", "BRIDGE", "NONE")
-
-
-def enabled() -> bool:
-    """Pod networking is opt-in until its known problems are fixed (docs/networking.md)."""
-    return os.environ.get("MESOS_HYPER_POD_NETWORK", "off") == "on"
 
 
 def mode(task: TaskSpec) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import isolators
 from mesos_hyper import config, log
 from mesos_hyper.containerizer.messages import (
+    CommandSpec,
     LaunchRequest,
     TaskSpec,
     exit_status,
@@ -28,7 +29,7 @@ from mesos_hyper.executor import networking
 from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
 from mesos_hyper.executor.fetcher import fetch_all
-from mesos_hyper.executor.health_check import HealthChecker
+from mesos_hyper.executor.health_check import Check, HealthChecker, http_probe, tcp_probe
 from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
 from mesos_hyper.images.store import ImageStore
@@ -205,7 +206,7 @@ class PodExecutor:
                     spec, base, stdout.write, stderr.write, disk_bytes=disk_bytes
                 )
             else:
-                if networking.mode(task) != "NONE" and networking.enabled():
+                if networking.mode(task) != "NONE" and self.net.enabled:
                     self.attachment = pod_network.setup(
                         self.net,
                         self.launch.container_id,
@@ -264,25 +265,31 @@ class PodExecutor:
         task_env: dict[str, str],
         hostname: str,
     ) -> HealthChecker | None:
-        """COMMAND checks run in the task's rootfs inside its VM, as ``docker exec`` would."""
+        """The task's check; COMMAND runs in its rootfs, HTTP/TCP at the pod's address."""
         hc = running.spec.health_check
         if hc is None:
             return None
         task_id = running.spec.task_id
-        if hc.command is None:
-            log.event(LOG, "only COMMAND health checks run yet", logging.WARNING, task_id=task_id)
-            return None
-        opts = run_options(hc.command, task_env=task_env, hostname=hostname)
-        check_spec = process_spec(image_config, passwd, group, opts)
-        pod, index = running.pod, running.container
-        assert pod is not None and index is not None
+        check: Check
+        if hc.kind == "COMMAND":
+            assert hc.command is not None
+            check = self._command_check(
+                running, hc.command, image_config, passwd, group, task_env, hostname
+            )
+        elif self.attachment is None:
+            why = f"{hc.kind} health checks need the pod network (the task has none)"
+            log.event(LOG, why, logging.WARNING, task_id=task_id)
 
-        def check(timeout: float) -> tuple[bool, str]:
-            try:
-                code = pod.exec(index, check_spec, timeout)
-            except TimeoutError:
-                return False, f"the check timed out after {timeout:g}s"
-            return code == 0, f"the check command exited with status {code}"
+            def check(timeout: float) -> tuple[bool, str]:
+                return False, why
+
+        else:
+            assert hc.port is not None
+            ip = str(self.attachment.ip)
+            if hc.kind == "HTTP":
+                check = http_probe(self.net.netns, ip, hc)
+            else:
+                check = tcp_probe(self.net.netns, ip, hc.port)
 
         def on_health(healthy: bool, why: str) -> None:
             self.connection.send_update(task_id, "TASK_RUNNING", healthy=healthy, message=why)
@@ -294,6 +301,31 @@ class PodExecutor:
         checker = HealthChecker(hc, check, on_health, on_kill)
         checker.start()
         return checker
+
+    @staticmethod
+    def _command_check(
+        running: RunningTask,
+        command: CommandSpec,
+        image_config: Any,
+        passwd: Any,
+        group: Any,
+        task_env: dict[str, str],
+        hostname: str,
+    ) -> Check:
+        """Runs in the task's rootfs inside its VM, as ``docker exec`` would."""
+        opts = run_options(command, task_env=task_env, hostname=hostname)
+        check_spec = process_spec(image_config, passwd, group, opts)
+        pod, index = running.pod, running.container
+        assert pod is not None and index is not None
+
+        def check(timeout: float) -> tuple[bool, str]:
+            try:
+                code = pod.exec(index, check_spec, timeout)
+            except TimeoutError:
+                return False, f"the check timed out after {timeout:g}s"
+            return code == 0, f"the check command exited with status {code}"
+
+        return check
 
     def _task_limits(self, task: TaskSpec) -> isolators.Limits:
         """A container is held to its task's resources, or the executor's when it has none."""

@@ -112,16 +112,33 @@ class FrameworkInfo(_message.Message):
     def __init__(self, user: _Optional[str] = ..., name: _Optional[str] = ..., id: _Optional[_Union[FrameworkID, _Mapping]] = ..., failover_timeout: _Optional[float] = ..., checkpoint: _Optional[bool] = ..., role: _Optional[str] = ..., hostname: _Optional[str] = ..., principal: _Optional[str] = ..., webui_url: _Optional[str] = ..., capabilities: _Optional[_Iterable[_Union[FrameworkInfo.Capability, _Mapping]]] = ..., labels: _Optional[_Union[Labels, _Mapping]] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
-    __slots__ = ("http", "delay_seconds", "interval_seconds", "timeout_seconds", "consecutive_failures", "grace_period_seconds", "command")
-    class HTTP(_message.Message):
-        __slots__ = ("port", "path", "statuses")
+    __slots__ = ("http", "delay_seconds", "interval_seconds", "timeout_seconds", "consecutive_failures", "grace_period_seconds", "command", "type", "tcp")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[HealthCheck.Type]
+        COMMAND: _ClassVar[HealthCheck.Type]
+        HTTP: _ClassVar[HealthCheck.Type]
+        TCP: _ClassVar[HealthCheck.Type]
+    UNKNOWN: HealthCheck.Type
+    COMMAND: HealthCheck.Type
+    HTTP: HealthCheck.Type
+    TCP: HealthCheck.Type
+    class HTTPCheckInfo(_message.Message):
+        __slots__ = ("port", "path", "scheme", "statuses")
         PORT_FIELD_NUMBER: _ClassVar[int]
         PATH_FIELD_NUMBER: _ClassVar[int]
+        SCHEME_FIELD_NUMBER: _ClassVar[int]
         STATUSES_FIELD_NUMBER: _ClassVar[int]
         port: int
         path: str
+        scheme: str
         statuses: _containers.RepeatedScalarFieldContainer[int]
-        def __init__(self, port: _Optional[int] = ..., path: _Optional[str] = ..., statuses: _Optional[_Iterable[int]] = ...) -> None: ...
+        def __init__(self, port: _Optional[int] = ..., path: _Optional[str] = ..., scheme: _Optional[str] = ..., statuses: _Optional[_Iterable[int]] = ...) -> None: ...
+    class TCPCheckInfo(_message.Message):
+        __slots__ = ("port",)
+        PORT_FIELD_NUMBER: _ClassVar[int]
+        port: int
+        def __init__(self, port: _Optional[int] = ...) -> None: ...
     HTTP_FIELD_NUMBER: _ClassVar[int]
     DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -129,14 +146,18 @@ class HealthCheck(_message.Message):
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
     GRACE_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
-    http: HealthCheck.HTTP
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TCP_FIELD_NUMBER: _ClassVar[int]
+    http: HealthCheck.HTTPCheckInfo
     delay_seconds: float
     interval_seconds: float
     timeout_seconds: float
     consecutive_failures: int
     grace_period_seconds: float
     command: CommandInfo
-    def __init__(self, http: _Optional[_Union[HealthCheck.HTTP, _Mapping]] = ..., delay_seconds: _Optional[float] = ..., interval_seconds: _Optional[float] = ..., timeout_seconds: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., grace_period_seconds: _Optional[float] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ...) -> None: ...
+    type: HealthCheck.Type
+    tcp: HealthCheck.TCPCheckInfo
+    def __init__(self, http: _Optional[_Union[HealthCheck.HTTPCheckInfo, _Mapping]] = ..., delay_seconds: _Optional[float] = ..., interval_seconds: _Optional[float] = ..., timeout_seconds: _Optional[float] = ..., consecutive_failures: _Optional[int] = ..., grace_period_seconds: _Optional[float] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., type: _Optional[_Union[HealthCheck.Type, str]] = ..., tcp: _Optional[_Union[HealthCheck.TCPCheckInfo, _Mapping]] = ...) -> None: ...
 
 class KillPolicy(_message.Message):
     __slots__ = ("grace_period",)

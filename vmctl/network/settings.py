@@ -36,6 +36,7 @@ def _host_nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]
 @dataclass(frozen=True)
 class NetSettings:
     subnet: ipaddress.IPv4Network
+    enabled: bool = True  # off: no pod gets a NIC (MESOS_HYPER_POD_NETWORK=off)
     bridge: str = "mhbr0"
     netns: str | None = None  # a name under /run/netns; None = the root namespace
     isolation: str = "framework"  # "framework": pods reach only their framework's pods
@@ -79,8 +80,12 @@ class NetSettings:
                 )
         except ValueError as err:
             raise UsageError(f"bad network setting: {err}") from None
+        switch = env.get("MESOS_HYPER_POD_NETWORK") or "on"
+        if switch not in ("on", "off"):
+            raise UsageError(f"MESOS_HYPER_POD_NETWORK must be on or off, not {switch!r}")
         return cls(
             subnet=subnet,
+            enabled=switch == "on",
             bridge=env.get("MESOS_HYPER_BRIDGE") or "mhbr0",
             netns=env.get("MESOS_HYPER_NETNS") or None,
             isolation=env.get("MESOS_HYPER_NET_ISOLATION") or "framework",
