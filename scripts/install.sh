@@ -77,6 +77,14 @@ fi
 
 say "seeding the demo image $DEMO_IMAGE (built here from busybox-static)"
 .venv/bin/mesos-hyper build-demo --push "$DEMO_IMAGE"
+say "seeding the pod example's images (the \"images\" of examples/pod-two-tasks.json)"
+.venv/bin/python - "$REGISTRY" <<'PY'
+import json, subprocess, sys
+for ref, image in json.load(open("examples/pod-two-tasks.json"))["images"].items():
+    ref = sys.argv[1] + "/" + ref.split("/", 1)[1]  # the example names 127.0.0.1:5000
+    subprocess.run([".venv/bin/mesos-hyper", "build-demo", "--cmd", image["cmd"], "--push", ref],
+                   check=True, stdout=subprocess.DEVNULL)
+PY
 
 if [ "${1:-}" = demo ]; then
   say "host kernel: $(uname -r)"

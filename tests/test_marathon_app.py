@@ -144,8 +144,12 @@ def test_pod_example_is_two_tasks_of_one_executor():
     assert web.executor == client.executor
     assert web.executor.container.docker.image == DEMO_IMAGE
     assert web.slave_id.value == "S1"
-    assert "httpd -f -p 8080" in web.command.value
-    assert "http://127.0.0.1:8080/" in client.command.value
+    # a real 1.0 master refuses a task with both an executor and a command: each task runs
+    # its own image's Cmd, and the file says how to build those images
+    assert not web.HasField("command") and not client.HasField("command")
+    images = doc["images"]
+    assert "httpd -f -p 8080" in images[web.container.docker.image]["cmd"]
+    assert "http://127.0.0.1:8080/" in images[client.container.docker.image]["cmd"]
 
 
 # ---- commands (TaskBuilder.commandInfo) -----------------------------------------------

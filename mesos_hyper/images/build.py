@@ -333,8 +333,12 @@ def demo_rootfs(dest: Path) -> None:
     (dest / "etc/hostname").write_text("demo\n")
 
 
-def build_demo_image() -> BuiltImage:
-    """The demo image: busybox, and a Cmd that shows it runs in a VM (guest kernel, hostname)."""
+def build_demo_image(shell: str | None = None) -> BuiltImage:
+    """The demo image: busybox, and a Cmd that shows it runs in a VM (guest kernel, hostname).
+
+    ``shell``: a Cmd of its own (``/bin/sh -c shell``), for tasks that have no CommandInfo,
+    such as those of a custom executor, where the image's Cmd is what runs.
+    """
     with tempfile.TemporaryDirectory(prefix="mesos-hyper-demo.") as tmp:
         root = Path(tmp) / "rootfs"
         root.mkdir()
@@ -342,7 +346,7 @@ def build_demo_image() -> BuiltImage:
         layer = layer_from_dir(root)
     return build_image(
         [layer],
-        cmd=DEMO_CMD,
+        cmd=DEMO_CMD if shell is None else ("/bin/sh", "-c", shell),
         working_dir="/",
         labels={"org.opencontainers.image.title": "mesos-hyper demo"},
     )

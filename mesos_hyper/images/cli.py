@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction, *, in_use: InUse | None = None) ->
     demo = sub.add_parser("build-demo", help="build the busybox demo image (no Docker needed)")
     demo.add_argument("--push", metavar="REF", help="push it to a registry as REF")
     demo.add_argument("--oci", type=Path, metavar="DIR", help="write it as an OCI layout")
+    demo.add_argument("--cmd", metavar="SHELL", help="its Cmd: /bin/sh -c SHELL")
     demo.set_defaults(func=build_demo_cmd)
 
 
@@ -154,7 +155,7 @@ def load_cmd(args: argparse.Namespace) -> int:
 def build_demo_cmd(args: argparse.Namespace) -> int:
     if not args.push and not args.oci:
         raise UsageError("build-demo needs --push REF and/or --oci DIR")
-    image = build.build_demo_image()
+    image = build.build_demo_image(args.cmd)
     if args.oci:
         build.write_oci_layout(image, args.oci, ref_name="latest")
     if args.push:
