@@ -97,6 +97,10 @@ class AgentConnection:
                 why = "the agent closed the event stream"
             except (requests.RequestException, StreamError, ValueError) as err:
                 why = f"{type(err).__name__}: {err}"
+            except Exception:
+                if self._closed:  # close() took the stream from under this reader
+                    return
+                raise
             if self._closed:
                 return
             if self.subscribed.is_set() or disconnected_at is None:
