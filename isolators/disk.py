@@ -6,8 +6,10 @@ guest init kills the container and reports the disk limitation (Mesos' disk isol
 a container over its quota the same way). The overlay is the only file a guest writes on
 the host besides the sandbox, so a guest can never take more host disk than that.
 
-Not enforced: what a task writes into its sandbox (``/mnt/mesos/sandbox``, a virtiofs
-share of the host directory) is counted in ``disk_used_bytes`` but not capped.
+The sandbox (``/mnt/mesos/sandbox`` in the guest, a virtiofs share of the host directory)
+is held to the same disk resource the way Mesos' posix/disk isolator holds it: the
+executor measures it every few seconds and kills the container once it is over. Between
+two looks a guest can write past the limit by what it writes in that time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from isolators import Limits, Tuning
 MIB = 1 << 20
 # Writable room of a container without a disk resource: bounded too, but not reported.
 DEFAULT_ROOM_MB = float(os.environ.get("MESOS_HYPER_DEFAULT_DISK_MB") or 4096)
+# How often the executor measures the sandbox (Mesos: --container_disk_watch_interval).
+SANDBOX_WATCH_SECONDS = float(os.environ.get("MESOS_HYPER_DISK_WATCH_SECONDS") or 2)
 
 
 def room_bytes(disk_mb: float | None) -> int:
@@ -53,6 +57,14 @@ def tree_bytes(root: Path) -> int:
             if st.st_dev == dev:
                 total += st.st_blocks * 512
     return total
+
+
+def sandbox_over_quota(sandbox: Path, disk_mb: float | None) -> str | None:
+    """Why the sandbox breaks the disk limit, or None while it does not."""
+    used, limit = tree_bytes(sandbox), room_bytes(disk_mb)
+    if used <= limit:
+        return None
+    return f"the sandbox holds {used / MIB:.1f} MB, over its {limit / MIB:g} MB disk limit"
 
 
 def overlays(dom: libvirt.virDomain) -> list[Path]:

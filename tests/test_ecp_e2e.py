@@ -292,6 +292,20 @@ def test_a_disk_filler_fails_with_the_disk_reason_and_disk_usage_is_reported(age
     assert "disk" in termination.message.lower()
 
 
+def test_a_sandbox_filler_is_killed_with_the_disk_reason(agent, image):
+    # count bounds the write even if the watcher failed; the limit is a quarter of it
+    fill = 'dd if=/dev/zero of="$MESOS_SANDBOX/fill" bs=1M count=64; sleep 600'
+    info = task("sandfill", image, fill)
+    res = info.resources.add(name="disk", type=mesos_pb2.Value.SCALAR)
+    res.scalar.value = 16
+    record = agent.launch_task(info)
+    status = agent.wait_for_state("sandfill", mesos_pb2.TASK_FAILED, timeout=120)
+    assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK
+    assert "the sandbox holds" in status.message and "16 MB disk limit" in status.message
+    termination = record.termination.result()
+    assert mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK in termination.reasons
+
+
 def test_command_health_check_turns_healthy_then_kills_the_task(agent, image):
     info = task("checked", image, "touch /tmp/ok; sleep 12; rm /tmp/ok; sleep 600")
     hc = info.health_check

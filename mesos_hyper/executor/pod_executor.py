@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import isolators
+from isolators import disk
 from mesos_hyper import config, log
 from mesos_hyper.containerizer.messages import (
     CommandSpec,
@@ -54,7 +55,7 @@ class RunningTask:
     killed: bool = False
     thread: threading.Thread | None = None
     outputs: tuple[Any, ...] = ()
-    health_message: str | None = None  # why the health checker had the task killed
+    ended_by: Outcome | None = None  # the executor's own reason to end it (health, quota)
 
 
 class PodExecutor:
@@ -152,7 +153,9 @@ class PodExecutor:
             outcome = Outcome("TASK_FAILED", str(err), reason)
         finally:
             self._release(running)
-        if running.killed and outcome.state != "TASK_FINISHED":
+        if running.ended_by is not None:
+            outcome = running.ended_by
+        elif running.killed and outcome.state != "TASK_FINISHED":
             outcome = Outcome("TASK_KILLED", outcome.message, outcome.reason)
         send(task.task_id, outcome.state, message=outcome.message, reason=outcome.reason)
         self.last_outcome = outcome
@@ -219,6 +222,7 @@ class PodExecutor:
                     network=self.attachment.guest_config if self.attachment else None,
                 )
                 running.pod = self.pod = self._new_pod(base, image.id, disk_bytes)
+                self._watch_sandbox(self.pod)
                 self.store.update(self.launch.container_id, domain=self.pod.domain_name)
                 attachment = self.attachment
                 self.pod.start(
@@ -241,8 +245,8 @@ class PodExecutor:
         finally:
             if checker is not None:
                 checker.stop()
-        if running.health_message and running.killed:
-            return Outcome("TASK_KILLED", running.health_message)
+        if running.ended_by is not None:
+            return running.ended_by
         broken = running.pod.limits.get(running.container)
         if broken and not running.killed:
             return from_limitation(broken, self._limit_detail(broken, limits))
@@ -295,7 +299,7 @@ class PodExecutor:
             self.connection.send_update(task_id, "TASK_RUNNING", healthy=healthy, message=why)
 
         def on_kill(why: str) -> None:
-            running.health_message = why
+            running.ended_by = Outcome("TASK_KILLED", why)
             self.kill(task_id, None)
 
         checker = HealthChecker(hc, check, on_health, on_kill)
@@ -369,6 +373,25 @@ class PodExecutor:
                 },
             )
         )
+
+    def _watch_sandbox(self, pod: Pod) -> None:
+        """Kill the pod's tasks once the sandbox is over the disk limit (Mesos posix/disk)."""
+        disk_mb = self._limits().disk_mb
+
+        def watch() -> None:
+            while pod.alive() and not self.done.wait(disk.SANDBOX_WATCH_SECONDS):
+                why = disk.sandbox_over_quota(self.sandbox, disk_mb)
+                if why is None:
+                    continue
+                log.event(LOG, "sandbox over its disk limit", logging.WARNING, why=why)
+                with self._lock:
+                    victims = [t for t in self.tasks.values() if t.pod is pod]
+                for running in victims:
+                    running.ended_by = from_limitation("disk", why)
+                    self.kill(running.spec.task_id, 0)
+                return
+
+        threading.Thread(target=watch, name="sandbox-quota", daemon=True).start()
 
     def _release(self, running: RunningTask) -> None:
         """Close the task's outputs; the pod VM goes with the last task."""
