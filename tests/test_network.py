@@ -140,6 +140,9 @@ def test_tenants_are_isolated_and_the_host_is_out_of_reach(pods):
     try:
         assert connect(ns_b, str(att_a.ip), 8080).startswith("hello")  # same framework
         assert connect(ns_c, str(att_a.ip), 8080) is None  # another framework
+        # ... except through a published port, as from outside (masqueraded: hairpin)
+        assert connect(ns_c, OUTSIDE_HOST_IP, 31080) == f"hello {settings.gateway}\n"
+        assert connect(ns_b, OUTSIDE_HOST_IP, 31080) == f"hello {settings.gateway}\n"
         assert connect(ns_a, str(settings.gateway), 9999) is None  # the host's services
         assert connect(ns_a, OUTSIDE_HOST_IP, 9998) is None
         said = connect(ns_a, OUTSIDE_IP, 7777)  # egress, NATed to the host's address

@@ -25,6 +25,7 @@ from vmctl.network.netns import nsenter_prefix
 from vmctl.network.settings import NetSettings
 
 TABLE = "mesos_hyper"
+DNAT_MARK = 0x00100000  # one skb mark bit: "this packet goes to a published port"
 COMMENT = "mh:"
 _SAFE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
@@ -81,7 +82,11 @@ def _base_script(settings: NetSettings) -> str:
     br, net = settings.bridge, settings.subnet
     blocked = ", ".join(str(n) for n in settings.blocked)
     blocked_set = f"elements = {{ {blocked} }}" if blocked else ""
+    # A published port is public: another tenant reaches it as the outside does. With
+    # br_netfilter, DNAT to a pod on the same bridge is bridged, tap to tap; the bridge
+    # family has no conntrack here, so the inet side marks DNATed packets for it.
     isolate = (
+        f"        meta mark & {DNAT_MARK:#x} == {DNAT_MARK:#x} accept\n"
         f'        iifname "{"mht*"}" oifname "{"mht*"}" drop\n'
         if settings.isolation == "framework"
         else ""
@@ -89,6 +94,10 @@ def _base_script(settings: NetSettings) -> str:
     return f"""table inet {TABLE} {{
     set blocked {{ type ipv4_addr; flags interval; {blocked_set} }}
     chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+    chain mark_dnat {{
+        type filter hook prerouting priority dstnat + 10; policy accept;
+        ct status dnat meta mark set meta mark | {DNAT_MARK:#x}
+    }}
     chain output {{ type nat hook output priority -100; policy accept; }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
