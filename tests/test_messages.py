@@ -266,6 +266,15 @@ def test_http_and_tcp_health_checks() -> None:
     assert (spec.kind, spec.port) == ("TCP", 5432)
 
 
+def test_named_discovery_ports_are_kept() -> None:
+    launch = _marathon_launch()
+    ports = launch.task_info.discovery.ports
+    launch.task_info.discovery.visibility = pb.DiscoveryInfo.FRAMEWORK
+    ports.ports.add(number=31001, name="http", protocol="tcp")
+    ports.ports.add(number=31002, protocol="udp")  # no name: no PORT_<NAME>
+    assert m.from_launch(launch).task.named_ports == (("http", 31001),)
+
+
 def test_from_update() -> None:
     update = cpb.Update(
         container_id=pb.ContainerID(value="c-1"),

@@ -124,9 +124,6 @@ class ResourcesSpec:
         return [p for begin, end in self.ports for p in range(begin, end + 1)]
 
 
-HEALTH_CHECK_KINDS = ("COMMAND", "HTTP", "TCP")
-
-
 @dataclass(frozen=True)
 class HealthCheckSpec:
     """HealthCheck of 1.0.4 (COMMAND, HTTP) and 1.1.0's TCP check; ``kind`` says which."""
@@ -154,6 +151,7 @@ class TaskSpec:
     health_check: HealthCheckSpec | None = None
     kill_grace_seconds: float | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    named_ports: tuple[tuple[str, int], ...] = ()  # DiscoveryInfo ports that have a name
 
 
 @dataclass(frozen=True)
@@ -439,6 +437,11 @@ def _task(pb: mesos_pb2.TaskInfo) -> TaskSpec:
         health_check=_health_check(pb.health_check) if pb.HasField("health_check") else None,
         kill_grace_seconds=grace,
         labels=_labels(pb.labels),
+        named_ports=tuple(
+            (port.name, _port(port.number, "discovery port"))
+            for port in pb.discovery.ports.ports
+            if port.name
+        ),
     )
 
 

@@ -9,6 +9,8 @@ own values in CommandInfo.environment win over them.
 
 from __future__ import annotations
 
+import re
+
 from mesos_hyper.containerizer.messages import TaskSpec
 from mesos_hyper.errors import UsageError
 from vmctl.network.firewall import Forward
@@ -55,7 +57,11 @@ def host_ports(task: TaskSpec) -> list[int]:
 
 
 def port_env(task: TaskSpec) -> dict[str, str]:
-    """PORT0..N, PORT and PORTS, as Marathon sets them (host ports, in order)."""
+    """PORT0..N, PORT, PORTS, PORT_<containerPort> and PORT_<NAME> as Marathon sets them.
+
+    Host ports, in order; names come from the task's DiscoveryInfo, where Marathon puts
+    its port names and host port numbers.
+    """
     ports = host_ports(task)
     env = {f"PORT{i}": str(port) for i, port in enumerate(ports)}
     if ports:
@@ -65,6 +71,8 @@ def port_env(task: TaskSpec) -> dict[str, str]:
         for mapping in task.container.port_mappings:
             if mapping.container_port:
                 env[f"PORT_{mapping.container_port}"] = str(mapping.host_port)
+    for name, number in task.named_ports:
+        env["PORT_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()] = str(number)
     return env
 
 
