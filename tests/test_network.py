@@ -128,6 +128,27 @@ def test_forwarded_port_reaches_the_pod_from_outside_and_from_the_host(pods):
         server.close()
 
 
+def test_a_later_task_adds_forwards_and_takes_them_away(pods):
+    net, settings, made = pods
+    _cid, att, ns = made["a"]
+    _, att_c, _ = made["c"]
+    server = Server(ns, "0.0.0.0", 9090)
+    later = [Forward("tcp", 31085, 9090)]
+    try:
+        assert connect(net.outside, OUTSIDE_HOST_IP, 31085) is None
+        pod_network.add_forwards(settings, att, later)
+        pod_network.add_forwards(settings, att, later)  # idempotent for the same container
+        assert connect(net.outside, OUTSIDE_HOST_IP, 31085).startswith("hello")
+        with pytest.raises(HyperError, match="31085/tcp is already forwarded to container a-"):
+            pod_network.add_forwards(settings, att_c, later)
+        pod_network.remove_forwards(settings, att, later)
+        assert connect(net.outside, OUTSIDE_HOST_IP, 31085) is None
+        # the pod's first forward is untouched
+        assert ("tcp", 31080) in firewall._forwarded_ports(settings)
+    finally:
+        server.close()
+
+
 def test_tenants_are_isolated_and_the_host_is_out_of_reach(pods):
     net, settings, made = pods
     (_, att_a, ns_a), (_, _att_b, ns_b), (_, _att_c, ns_c) = made["a"], made["b"], made["c"]

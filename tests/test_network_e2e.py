@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from mesos_hyper.config import Paths
+from mesos_hyper.images.build import build_image, push_image
 from mesos_hyper.proto import mesos_pb2
 from tests.agent_double import Agent
 from tests.net_fixtures import OUTSIDE_HOST_IP, OUTSIDE_IP, Server
@@ -203,5 +204,47 @@ def test_http_and_tcp_health_checks_follow_the_server(
         assert "Health check failed 2 times" in final.message
         assert ("8080" in final.message) and (kind != "HTTP" or "GET http://" in final.message)
         agent.wait_for(lambda: record.completed, timeout=60)
+    finally:
+        agent.shutdown()
+
+
+def test_a_later_task_of_a_pod_brings_its_own_port(
+    tmp_path,
+    root,
+    registry,  # noqa: F811
+    busybox_layer,  # noqa: F811
+    pod_network_namespace,
+):
+    """Tasks of one executor share the VM; each one's host port lives as long as the task."""
+    agent = _agent(tmp_path, root, "a")
+    executor = mesos_pb2.ExecutorInfo(name="pod executor")
+    executor.executor_id.value = "pod-1"
+    executor.command.value = "unused: mesos-hyper is the executor"
+    infos = {}
+    for name, host_port, port in (("first", 31080, 8080), ("second", 31081, 8081)):
+        serve = f"mkdir -p /w; echo {name} > /w/index.html; exec busybox httpd -f -p {port} -h /w"
+        ref = f"{registry.host}/t/pod-{name}:1"
+        push_image(build_image([busybox_layer], cmd=["/bin/sh", "-c", serve]), ref)
+        info = task(name, ref, "")
+        info.ClearField("command")  # a task of a custom executor runs its image's Cmd
+        info.executor.CopyFrom(executor)
+        _bridge(info, host_port, port)
+        infos[name] = info
+    outside = pod_network_namespace.outside
+    try:
+        record = agent.launch_task(infos["first"])
+        agent.wait_for_state("first", mesos_pb2.TASK_RUNNING, timeout=120)
+        assert _get_soon(outside, f"http://{OUTSIDE_HOST_IP}:31080/") == "first\n"
+        assert agent.launch_task(infos["second"]) is record  # the same executor and VM
+        agent.wait_for_state("second", mesos_pb2.TASK_RUNNING, timeout=60)
+        assert _get_soon(outside, f"http://{OUTSIDE_HOST_IP}:31081/") == "second\n"
+        agent.kill_task("second")
+        agent.wait_for_state("second", mesos_pb2.TASK_KILLED, timeout=60)
+        assert _get(outside, f"http://{OUTSIDE_HOST_IP}:31081/") is None  # its port went
+        assert _get(outside, f"http://{OUTSIDE_HOST_IP}:31080/") == "first\n"
+        agent.kill_task("first")
+        agent.wait_for_state("first", mesos_pb2.TASK_KILLED, timeout=60)
+        agent.wait_for(lambda: record.completed, timeout=60)
+        assert firewall.owned(_settings(root)) == set()
     finally:
         agent.shutdown()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from mesos_hyper.runtime.spec import process_spec
 from mesos_hyper.state import StateStore, Status, Termination
 from vmctl.domain import InterfaceSpec
 from vmctl.network import pod_network
+from vmctl.network.firewall import Forward
 from vmctl.network.pod_network import Attachment
 from vmctl.network.settings import NetSettings
 from vmctl.pod import Pod, PodConfig
@@ -56,6 +57,7 @@ class RunningTask:
     thread: threading.Thread | None = None
     outputs: tuple[Any, ...] = ()
     ended_by: Outcome | None = None  # the executor's own reason to end it (health, quota)
+    forwards: list[Forward] = field(default_factory=list)  # host ports that go with the task
 
 
 class PodExecutor:
@@ -202,6 +204,7 @@ class PodExecutor:
                 return Outcome("TASK_KILLED", "Task killed before it started")
             if self.pod is not None and self.pod.alive():
                 running.pod = self.pod
+                self._add_forwards(running)
                 spec = dataclasses.replace(
                     spec, files=networking.guest_files(self.attachment, hostname)
                 )
@@ -216,13 +219,13 @@ class PodExecutor:
                         self.settings.framework_id,
                         networking.forwards(task),
                     )
+                    running.forwards = list(self.attachment.forwards)
                 spec = dataclasses.replace(
                     spec,
                     files=networking.guest_files(self.attachment, hostname),
                     network=self.attachment.guest_config if self.attachment else None,
                 )
                 running.pod = self.pod = self._new_pod(base, image.id, disk_bytes)
-                self._watch_sandbox(self.pod)
                 self.store.update(self.launch.container_id, domain=self.pod.domain_name)
                 attachment = self.attachment
                 self.pod.start(
@@ -233,6 +236,7 @@ class PodExecutor:
                         (lambda: pod_network.plug(self.net, attachment)) if attachment else None
                     ),
                 )
+                self._watch_sandbox(self.pod)  # once it runs: the watcher ends with the pod
                 for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
                     log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
                 running.container = 0
@@ -393,13 +397,30 @@ class PodExecutor:
 
         threading.Thread(target=watch, name="sandbox-quota", daemon=True).start()
 
+    def _add_forwards(self, running: RunningTask) -> None:
+        """A task joining the pod brings its ports; those the pod has already stay shared."""
+        if self.attachment is None or networking.mode(running.spec) == "NONE":
+            return
+        with self._lock:
+            held = {(f.proto, f.host_port) for t in self.tasks.values() for f in t.forwards}
+        wanted = networking.forwards(running.spec)
+        new = [f for f in wanted if (f.proto, f.host_port) not in held]
+        if new:
+            pod_network.add_forwards(self.net, self.attachment, new)
+            running.forwards = new
+
     def _release(self, running: RunningTask) -> None:
-        """Close the task's outputs; the pod VM goes with the last task."""
+        """Close the task's outputs and its forwards; the pod VM goes with the last task."""
         for stream in running.outputs:
             stream.close()
         with self._lock:
             last = all(t is running for t in self.tasks.values())
         if not last:
+            if running.forwards and self.attachment is not None:
+                try:
+                    pod_network.remove_forwards(self.net, self.attachment, running.forwards)
+                except Exception as err:  # the pod's teardown removes them at the latest
+                    log.event(LOG, "forward removal failed", logging.WARNING, error=err)
             return
         with self._pod_lock:
             if running.pod is not None:

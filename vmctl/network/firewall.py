@@ -162,30 +162,39 @@ def _owned_rules(settings: NetSettings) -> list[dict]:
     ]
 
 
+def _dports(rule: dict) -> set[tuple[str, int]]:
+    """(proto, port) pairs a rule's ``<proto> dport <port>`` matches name."""
+    out = set()
+    for expr in rule.get("expr", []):
+        match = expr.get("match", {})
+        left = match.get("left", {}).get("payload", {})
+        if left.get("field") == "dport" and isinstance(match.get("right"), int):
+            out.add((left.get("protocol", ""), match["right"]))
+    return out
+
+
 def _forwarded_ports(settings: NetSettings) -> dict[tuple[str, int], str]:
     """(proto, host port) -> owning container, read back from the DNAT rules."""
     taken = {}
     for rule in _owned_rules(settings):
-        if rule["chain"] != "prerouting":
-            continue
-        owner = rule["comment"][len(COMMENT) :]
-        for expr in rule.get("expr", []):
-            match = expr.get("match", {})
-            left = match.get("left", {}).get("payload", {})
-            if left.get("field") == "dport" and isinstance(match.get("right"), int):
-                taken[(left.get("protocol", ""), match["right"])] = owner
+        if rule["chain"] == "prerouting":
+            owner = rule["comment"][len(COMMENT) :]
+            taken.update(dict.fromkeys(_dports(rule), owner))
     return taken
 
 
-def add_container(settings: NetSettings, rules: ContainerRules) -> None:
-    tap, cid = _check(rules.tap), rules.container_id
-    comment = json.dumps(COMMENT + cid)  # quoted for nft; the id is data, never syntax
-    ip, mac = str(rules.ip), _check(rules.mac)
+def _forward_lines(
+    settings: NetSettings, container_id: str, ip: str, forwards: list[Forward]
+) -> list[str]:
+    """DNAT rules for ``forwards``; a host port another container holds is refused."""
+    comment = json.dumps(COMMENT + container_id)  # quoted for nft; the id is data, never syntax
     taken = _forwarded_ports(settings)
     lines = []
-    for fwd in rules.forwards:
+    for fwd in forwards:
         owner = taken.get((fwd.proto, fwd.host_port))
-        if owner is not None and owner != cid:
+        if owner == container_id:
+            continue  # already there (a second task of the pod with the same port)
+        if owner is not None:
             raise HyperError(
                 f"host port {fwd.host_port}/{fwd.proto} is already forwarded to container {owner}"
             )
@@ -194,6 +203,14 @@ def add_container(settings: NetSettings, rules: ContainerRules) -> None:
                 f"add rule inet {TABLE} {chain} fib daddr type local {fwd.proto} dport "
                 f"{fwd.host_port} dnat ip to {ip}:{fwd.container_port} comment {comment}"
             )
+    return lines
+
+
+def add_container(settings: NetSettings, rules: ContainerRules) -> None:
+    tap, cid = _check(rules.tap), rules.container_id
+    comment = json.dumps(COMMENT + cid)
+    ip, mac = str(rules.ip), _check(rules.mac)
+    lines = _forward_lines(settings, cid, ip, rules.forwards)
     for match in (f"ether saddr != {mac}", f"ip saddr != {ip}", f"arp saddr ip != {ip}"):
         lines.append(
             f'add rule bridge {TABLE} prerouting iifname "{tap}" {match} drop comment {comment}'
@@ -207,6 +224,27 @@ def add_container(settings: NetSettings, rules: ContainerRules) -> None:
             f"comment {comment}"
         )
     _nft(settings, ["-f", "-"], "\n".join(lines) + "\n")
+
+
+def add_forwards(
+    settings: NetSettings, container_id: str, ip: str, forwards: list[Forward]
+) -> None:
+    """More forwards for a running container (a later task of its pod)."""
+    lines = _forward_lines(settings, container_id, ip, forwards)
+    if lines:
+        _nft(settings, ["-f", "-"], "\n".join(lines) + "\n")
+
+
+def remove_forwards(settings: NetSettings, container_id: str, forwards: list[Forward]) -> None:
+    """The container's DNAT rules for these host ports (their task has ended)."""
+    wanted = {(fwd.proto, fwd.host_port) for fwd in forwards}
+    lines = []
+    for rule in _owned_rules(settings):
+        mine = rule["comment"] == COMMENT + container_id
+        if mine and rule["chain"] in ("prerouting", "output") and wanted & _dports(rule):
+            lines.append(f"delete rule inet {TABLE} {rule['chain']} handle {rule['handle']}")
+    if lines:
+        _nft(settings, ["-f", "-"], "\n".join(lines) + "\n")
 
 
 def remove_container(settings: NetSettings, container_id: str, tap: str | None = None) -> None:

@@ -86,6 +86,17 @@ def plug(settings: NetSettings, attachment: Attachment) -> None:
     links.plug_tap(settings, attachment.tap)
 
 
+def add_forwards(settings: NetSettings, attachment: Attachment, forwards: list[Forward]) -> None:
+    """A later task of the pod brings its own ports; they go with that task."""
+    with firewall.locked(settings):
+        firewall.add_forwards(settings, attachment.container_id, str(attachment.ip), forwards)
+
+
+def remove_forwards(settings: NetSettings, attachment: Attachment, forwards: list[Forward]) -> None:
+    with firewall.locked(settings):
+        firewall.remove_forwards(settings, attachment.container_id, forwards)
+
+
 def teardown(settings: NetSettings, container_id: str) -> None:
     """Rules, tap and lease of the container; idempotent, each step tried whatever failed."""
     tap = links.tap_name(container_id)
