@@ -76,7 +76,7 @@ def test_a_real_tap_is_made_moved_counted_and_deleted(tmp_path):
         settings = _settings(tmp_path, net.host)
         links.ensure_bridge(settings)
         tap = links.tap_name("tap-test-" + uuid.uuid4().hex)
-        links.create_tap(tap)
+        links.create_tap(tap, "52:54:00:01:02:03")
         try:
             assert len(tap) <= 15
             links.plug_tap(settings, tap)
@@ -84,6 +84,15 @@ def test_a_real_tap_is_made_moved_counted_and_deleted(tmp_path):
             assert not with_netlink(None, lambda root: root.link_lookup(ifname=tap))
             stats = links.tap_stats(settings, tap)
             assert set(stats) >= {"net_rx_bytes", "net_tx_packets", "net_rx_dropped"}
+
+            def mac(name: str) -> str:
+                return with_netlink(
+                    net.host, lambda ipr: ipr.get_links(ifname=name)[0].get_attr("IFLA_ADDRESS")
+                )
+
+            # the gateway's MAC must not follow its ports (guests cache it)
+            assert mac(tap) == "fe:54:00:01:02:03"
+            assert mac(settings.bridge) == links.bridge_mac(settings.bridge)
         finally:
             links.delete_tap(settings, tap)
         assert tap not in links.list_taps(settings)

@@ -24,6 +24,21 @@ def tap_name(container_id: str) -> str:
     return TAP_PREFIX + hashlib.sha256(container_id.encode()).hexdigest()[:12]
 
 
+def bridge_mac(bridge: str) -> str:
+    """A fixed, locally administered MAC for the bridge.
+
+    A bridge without one takes the lowest MAC of its ports and changes it as taps come
+    and go; guests that cached the gateway's old MAC then send to a tap port instead.
+    """
+    digest = hashlib.sha256(bridge.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def host_tap_mac(guest_mac: str) -> str:
+    """The host end of a tap: fe:... as libvirt makes it, never the guest's own MAC."""
+    return "fe:" + guest_mac.split(":", 1)[1]
+
+
 def _index(ipr: IPRoute, name: str) -> int | None:
     found = ipr.link_lookup(ifname=name)
     return found[0] if found else None
@@ -42,13 +57,16 @@ def ensure_bridge(settings: NetSettings) -> None:
 
     def work(ipr: IPRoute) -> None:
         idx = _index(ipr, settings.bridge)
+        mac = bridge_mac(settings.bridge)
         if idx is None:
             with contextlib.suppress(NetlinkError):  # another executor made it first
-                ipr.link("add", ifname=settings.bridge, kind="bridge")
+                ipr.link("add", ifname=settings.bridge, kind="bridge", address=mac)
             idx = _index(ipr, settings.bridge)
             if idx is None:
                 raise HyperError(f"cannot create the pod bridge {settings.bridge}")
             log.event(LOG, "pod bridge created", bridge=settings.bridge, netns=settings.netns)
+        if ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS") != mac:  # made by an older build
+            ipr.link("set", index=idx, address=mac)
         have = {a.get("address") for a in ipr.get_addr(index=idx, family=2)}
         if str(settings.gateway) not in have:
             with contextlib.suppress(NetlinkError):
@@ -66,13 +84,14 @@ def ensure_bridge(settings: NetSettings) -> None:
     _sysctl(settings.netns, f"net.ipv4.conf.{settings.bridge}.route_localnet", "1")
 
 
-def create_tap(name: str) -> None:
+def create_tap(name: str, guest_mac: str) -> None:
     """A persistent tap in the root namespace, where libvirtd opens it (idempotent)."""
 
     def work(ipr: IPRoute) -> None:
         if _index(ipr, name) is None:
             try:
                 ipr.link("add", ifname=name, kind="tuntap", mode="tap")
+                ipr.link("set", index=_index(ipr, name), address=host_tap_mac(guest_mac))
             except NetlinkError as err:
                 raise HyperError(f"cannot create tap {name}: {err}") from err
 

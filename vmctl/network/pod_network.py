@@ -61,7 +61,7 @@ def setup(
                 dns=settings.dns,
                 forwards=list(forwards),
             )
-            links.create_tap(attachment.tap)
+            links.create_tap(attachment.tap, attachment.mac)
             firewall.add_container(
                 settings,
                 ContainerRules(
