@@ -52,8 +52,9 @@ def pod_network_namespace():
     It has an "outside" neighbour (tests.net_fixtures.OUTSIDE_IP) to play a client beyond
     the agent; deleting the namespaces at the end removes the bridge, taps and rules.
     """
-    from tests.net_fixtures import make_test_network
+    from tests.net_fixtures import leftovers, make_test_network
 
+    before = set(leftovers("mh-"))
     with make_test_network() as net:
         os.environ["MESOS_HYPER_NETNS"] = net.host
         os.environ["MESOS_HYPER_DNS"] = "192.168.77.2"
@@ -62,3 +63,5 @@ def pod_network_namespace():
             yield net
         finally:
             os.environ.pop("MESOS_HYPER_NETNS", None)
+    leaked = set(leftovers("mh-")) - before
+    assert not leaked, f"leaked network namespaces: {sorted(leaked)}"
