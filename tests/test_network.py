@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import multiprocessing
+import socket
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from tests.net_fixtures import (
 )
 from vmctl.network import firewall, ipam, links, pod_network
 from vmctl.network.firewall import Forward
-from vmctl.network.netns import with_netlink
+from vmctl.network.netns import run_in_netns, with_netlink
 from vmctl.network.settings import NetSettings
 
 
@@ -121,6 +123,36 @@ def pods(tmp_path):
         finally:
             for cid, _att, _ns in made.values():
                 pod_network.teardown(settings, cid)
+
+
+def test_a_udp_forward_carries_datagrams_both_ways(pods):
+    net, settings, made = pods
+    _cid, att, ns = made["a"]
+    pod_network.add_forwards(settings, att, [Forward("udp", 31053, 5353)])
+
+    def bind() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", 5353))
+        return sock
+
+    echo = run_in_netns(ns, bind)
+
+    def serve() -> None:
+        data, peer = echo.recvfrom(100)
+        echo.sendto(b"echo " + data, peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def ask() -> bytes:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            sock.sendto(b"ping", (OUTSIDE_HOST_IP, 31053))
+            return sock.recv(100)
+
+    try:
+        assert run_in_netns(net.outside, ask) == b"echo ping"
+    finally:
+        echo.close()
 
 
 def test_forwarded_port_reaches_the_pod_from_outside_and_from_the_host(pods):
