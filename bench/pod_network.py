@@ -4,7 +4,7 @@
 2. one real pod VM serving a file with busybox httpd: request latency and download rate
    through its forwarded host port, from a namespace "outside" the agent.
 
-Usage: PYTHONPATH=. .venv/bin/python bench/pod_network.py [N]
+Usage: PYTHONPATH=. .venv/bin/python bench/net_isolator.py [N]
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from isolators import net as net_isolator
 from mesos_hyper.config import Paths
 from mesos_hyper.images.build import demo_rootfs
 from tests.net_fixtures import OUTSIDE_HOST_IP, make_test_network
 from vmctl.domain import InterfaceSpec
 from vmctl.guest.protocol import ProcessSpec
-from vmctl.network import pod_network
 from vmctl.network.firewall import Forward
 from vmctl.network.netns import run_in_netns
 from vmctl.network.settings import NetSettings
@@ -67,10 +67,10 @@ def main() -> None:
             setups, teardowns = [], []
             for i in range(count):
                 start = time.perf_counter()
-                pod_network.setup(settings, f"bench-{i}", "f", [Forward("tcp", 31000 + i, 80)])
+                net_isolator.setup(settings, f"bench-{i}", "f", [Forward("tcp", 31000 + i, 80)])
                 setups.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                pod_network.teardown(settings, f"bench-{i}")
+                net_isolator.teardown(settings, f"bench-{i}")
                 teardowns.append(time.perf_counter() - start)
             print(f"network setup x{count}: {_ms(setups)}")
             print(f"network teardown x{count}: {_ms(teardowns)}")
@@ -80,7 +80,7 @@ def main() -> None:
 
 
 def _vm(settings: NetSettings, outside: str, work: Path) -> None:
-    att = pod_network.setup(settings, "bench-vm", "f", [Forward("tcp", 31080, 8080)])
+    att = net_isolator.setup(settings, "bench-vm", "f", [Forward("tcp", 31080, 8080)])
     paths = Paths.from_env()
     pod = Pod(
         PodConfig(
@@ -99,7 +99,7 @@ def _vm(settings: NetSettings, outside: str, work: Path) -> None:
             ProcessSpec(argv=["sh", "-c", SERVE], env=["PATH=/bin"], network=att.guest_config),
             lambda _: None,
             lambda _: None,
-            before_resume=lambda: pod_network.plug(settings, att),
+            before_resume=lambda: net_isolator.plug(settings, att),
         )
         base = f"http://{OUTSIDE_HOST_IP}:31080"
 
@@ -128,7 +128,7 @@ def _vm(settings: NetSettings, outside: str, work: Path) -> None:
         print(f"download of {size >> 20} MiB through the forward: {rate:.1f} MiB/s")
     finally:
         pod.destroy()
-        pod_network.teardown(settings, "bench-vm")
+        net_isolator.teardown(settings, "bench-vm")
 
 
 if __name__ == "__main__":

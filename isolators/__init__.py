@@ -1,16 +1,22 @@
 """Resource isolators: one module per resource behind one small interface.
 
 Each isolator turns a container's limits into VM settings before boot (``prepare``),
-changes them on a running VM (``update``, returning what it could not apply), and reports
-usage in ResourceStatistics' field names (``usage``). The executor and the ECP call them.
+changes them on a running VM (``update``, returning what it could not apply), reports
+usage in ResourceStatistics' field names (``usage``) and removes what it left on the host
+once the VM is gone (``cleanup``, from a bare container id, so it also works after the
+executor died). The executor and the ECP call them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import libvirt
+
+if TYPE_CHECKING:
+    from isolators.net import Attachment
+    from vmctl.domain import InterfaceSpec
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,8 @@ class Limits:
     mem_mb: float | None = None
     disk_mb: float | None = None
     sandbox: str | None = None  # counted in disk usage
+    container_id: str = ""  # finds the container's host-side state (tap, lease)
+    network: Attachment | None = None  # the pod's NIC, set up by isolators.net.setup
 
 
 @dataclass
@@ -31,6 +39,7 @@ class Tuning:
     cpu_quota_us: int | None = None
     disk_room_bytes: int = 0  # writable room above the image (the overlay's extra size)
     enforce_disk: bool = False
+    interface: InterfaceSpec | None = None  # the pod's NIC, None for no network
     notes: list[str] = field(default_factory=list)
 
 
@@ -41,11 +50,13 @@ class Isolator(Protocol):
 
     def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]: ...
 
+    def cleanup(self, container_id: str) -> None: ...
+
 
 def all_isolators() -> list[Isolator]:
-    from isolators import cpu, disk, mem
+    from isolators import cpu, disk, mem, net
 
-    return [cpu.CpuIsolator(), mem.MemIsolator(), disk.DiskIsolator()]
+    return [cpu.CpuIsolator(), mem.MemIsolator(), disk.DiskIsolator(), net.NetIsolator()]
 
 
 def prepare(limits: Limits) -> Tuning:
@@ -67,3 +78,15 @@ def usage(dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
     for isolator in all_isolators():
         stats.update(isolator.usage(dom, limits))
     return stats
+
+
+def cleanup(container_id: str) -> None:
+    """Every isolator's cleanup, each tried whatever the others did; idempotent."""
+    errors: list[Exception] = []
+    for isolator in all_isolators():
+        try:
+            isolator.cleanup(container_id)
+        except Exception as err:  # the other resources must still be released
+            errors.append(err)
+    if errors:
+        raise errors[0]

@@ -51,6 +51,9 @@ class CpuIsolator:
         stats.update(_throttling(dom.name()))
         return stats
 
+    def cleanup(self, container_id: str) -> None:
+        """Nothing: the quota lives in the domain's cgroup, which goes with the domain."""
+
 
 def _throttling(name: str) -> dict[str, float | int]:
     """CFS throttling counters of the domain's cgroup (v1 or v2), where the host has them."""

@@ -15,12 +15,14 @@ two looks a guest can write past the limit by what it writes in that time.
 from __future__ import annotations
 
 import os
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
 
 from isolators import Limits, Tuning
+from mesos_hyper.config import Paths
 
 MIB = 1 << 20
 # Writable room of a container without a disk resource: bounded too, but not reported.
@@ -95,3 +97,10 @@ class DiskIsolator:
         if limits.disk_mb:
             stats["disk_limit_bytes"] = int(limits.disk_mb * MIB)
         return stats
+
+    def cleanup(self, container_id: str) -> None:
+        """The container's overlays (its directory of them), once its VM is gone.
+
+        The pod removes them itself when it ends; this is for a pod whose executor died.
+        """
+        shutil.rmtree(Paths.from_env().containers / container_id, ignore_errors=True)

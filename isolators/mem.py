@@ -58,3 +58,6 @@ class MemIsolator:
         if limits.mem_mb:
             stats["mem_limit_bytes"] = int(limits.mem_mb * (1 << 20))
         return stats
+
+    def cleanup(self, container_id: str) -> None:
+        """Nothing: guest RAM and the hard limit go with the domain."""

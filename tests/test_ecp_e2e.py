@@ -162,6 +162,8 @@ def test_executor_killed_from_outside_ends_the_container(agent, image):
     termination = record.termination.result()
     assert "executor exited unexpectedly" in termination.message
     assert not _pids(f"guest=mh-{record.container_id}")
+    # the dead executor could not remove its overlays: the ECP's cleanup did
+    assert not (Path(agent.env["MESOS_HYPER_ROOT"]) / "containers" / record.container_id).exists()
 
 
 def test_agent_restart_keeps_running_pods(agent, image):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import isolators
+from isolators import net as net_isolator
 from mesos_hyper.errors import HyperError
 from tests.net_fixtures import (
     OUTSIDE_HOST_IP,
@@ -22,7 +24,8 @@ from tests.net_fixtures import (
     fake_pod,
     make_test_network,
 )
-from vmctl.network import firewall, ipam, links, pod_network
+from vmctl.domain import InterfaceSpec
+from vmctl.network import firewall, ipam, links
 from vmctl.network.firewall import Forward
 from vmctl.network.netns import run_in_netns, with_netlink
 from vmctl.network.settings import NetSettings
@@ -113,7 +116,7 @@ def pods(tmp_path):
                 ("c", "f2", []),
             ):
                 cid = f"{name}-{uuid.uuid4().hex[:6]}"
-                att = pod_network.setup(settings, cid, fw, fwds)
+                att = net_isolator.setup(settings, cid, fw, fwds)
                 links.delete_tap(settings, att.tap)  # a veth plays the tap (no VM here)
                 ns = fake_pod(
                     net, att.tap, att.ip, att.prefixlen, att.gateway, att.mac, settings.bridge
@@ -122,13 +125,13 @@ def pods(tmp_path):
             yield net, settings, made
         finally:
             for cid, _att, _ns in made.values():
-                pod_network.teardown(settings, cid)
+                net_isolator.teardown(settings, cid)
 
 
 def test_a_udp_forward_carries_datagrams_both_ways(pods):
     net, settings, made = pods
     _cid, att, ns = made["a"]
-    pod_network.add_forwards(settings, att, [Forward("udp", 31053, 5353)])
+    net_isolator.add_forwards(settings, att, [Forward("udp", 31053, 5353)])
 
     def bind() -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -177,12 +180,12 @@ def test_a_later_task_adds_forwards_and_takes_them_away(pods):
     later = [Forward("tcp", 31085, 9090)]
     try:
         assert connect(net.outside, OUTSIDE_HOST_IP, 31085) is None
-        pod_network.add_forwards(settings, att, later)
-        pod_network.add_forwards(settings, att, later)  # idempotent for the same container
+        net_isolator.add_forwards(settings, att, later)
+        net_isolator.add_forwards(settings, att, later)  # idempotent for the same container
         assert connect(net.outside, OUTSIDE_HOST_IP, 31085).startswith("hello")
         with pytest.raises(HyperError, match="31085/tcp is already forwarded to container a-"):
-            pod_network.add_forwards(settings, att_c, later)
-        pod_network.remove_forwards(settings, att, later)
+            net_isolator.add_forwards(settings, att_c, later)
+        net_isolator.remove_forwards(settings, att, later)
         assert connect(net.outside, OUTSIDE_HOST_IP, 31085) is None
         # the pod's first forward is untouched
         assert ("tcp", 31080) in firewall._forwarded_ports(settings)
@@ -239,7 +242,7 @@ def test_isolation_none_lets_tenants_talk(tmp_path):
         try:
             nss = []
             for i, cid in enumerate(ids):
-                att = pod_network.setup(settings, cid, f"fw{i}", [])
+                att = net_isolator.setup(settings, cid, f"fw{i}", [])
                 links.delete_tap(settings, att.tap)
                 nss.append(
                     (
@@ -262,20 +265,24 @@ def test_isolation_none_lets_tenants_talk(tmp_path):
                 server.close()
         finally:
             for cid in ids:
-                pod_network.teardown(settings, cid)
+                net_isolator.teardown(settings, cid)
 
 
 def test_teardown_leaves_only_the_base_and_a_taken_port_is_refused(tmp_path):
     with make_test_network() as net:
         settings = _settings(tmp_path, net.host)
         cid = "gone-" + uuid.uuid4().hex[:6]
-        pod_network.setup(settings, cid, "f1", [Forward("tcp", 31090, 80)])
+        att = net_isolator.setup(settings, cid, "f1", [Forward("tcp", 31090, 80)])
         with pytest.raises(HyperError, match="already forwarded"):
-            pod_network.setup(settings, "other", "f1", [Forward("tcp", 31090, 80)])
+            net_isolator.setup(settings, "other", "f1", [Forward("tcp", 31090, 80)])
         assert firewall.owned(settings) == {cid}
         assert ipam.lease_of(settings, "other") is None  # the failed setup undid itself
-        pod_network.teardown(settings, cid)
-        pod_network.teardown(settings, cid)  # idempotent
+        # prepare gives the domain the attachment's NIC; cleanup takes all of it away
+        tuning = isolators.prepare(isolators.Limits(container_id=cid, network=att))
+        assert tuning.interface == InterfaceSpec(att.tap, att.mac)
+        isolator = net_isolator.NetIsolator(settings)
+        isolator.cleanup(cid)
+        isolator.cleanup(cid)  # idempotent
         assert firewall.owned(settings) == set()
         assert ipam.leases(settings) == {}
         assert links.list_taps(settings) == []

@@ -76,20 +76,18 @@ def _executor(record: ContainerRecord) -> tuple[int | None, int | None]:
 
 
 def _cleanup_vm(record: ContainerRecord) -> None:
-    """The VM and the pod network of a container whose executor is gone (idempotent)."""
+    """The VM, then what the isolators left on the host, of a container whose executor is
+    gone (idempotent)."""
+    import isolators
+
     if record.domain:
         from vmctl.lifecycle import destroy_by_name
 
         destroy_by_name(record.domain)
-    from vmctl.network import ipam, pod_network
-    from vmctl.network.settings import NetSettings
-
-    settings = NetSettings.from_env()
     try:
-        if ipam.lease_of(settings, record.container_id) is not None:
-            pod_network.teardown(settings, record.container_id)
+        isolators.cleanup(record.container_id)
     except Exception as err:
-        log.event(LOG, "network teardown failed", logging.ERROR, error=err)
+        log.event(LOG, "isolator cleanup failed", logging.ERROR, error=err)
 
 
 def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -168,11 +166,7 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
         dom = lookup(record.domain)
         if dom is not None:
-            values.update(isolators.usage(dom, _isolator_limits(limits, record.sandbox)))
-            from vmctl.network import pod_network
-            from vmctl.network.settings import NetSettings
-
-            values.update(pod_network.usage(NetSettings.from_env(), cid))
+            values.update(isolators.usage(dom, _isolator_limits(record)))
     usage_obj = messages.Usage(
         timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
     )
@@ -192,16 +186,21 @@ def update(stdin: BinaryIO) -> None:
 
         dom = lookup(record.domain)
         if dom is not None:
-            for problem in isolators.update(dom, _isolator_limits(record.limits)):
+            for problem in isolators.update(dom, _isolator_limits(record)):
                 log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
     log.event(LOG, "limits updated", container=request.container_id)
 
 
-def _isolator_limits(limits: Limits, sandbox: str | None = None) -> isolators.Limits:
+def _isolator_limits(record: ContainerRecord) -> isolators.Limits:
     import isolators
 
+    limits = record.limits
     return isolators.Limits(
-        cpus=limits.cpus, mem_mb=limits.mem_mb, disk_mb=limits.disk_mb, sandbox=sandbox
+        cpus=limits.cpus,
+        mem_mb=limits.mem_mb,
+        disk_mb=limits.disk_mb,
+        sandbox=record.sandbox,
+        container_id=record.container_id,
     )
 
 
@@ -233,12 +232,12 @@ def recover() -> None:
             ),
         )
         log.event(LOG, "recovered a dead container", container=record.container_id)
+    from isolators import net
     from vmctl.lifecycle import destroy_by_name, list_ours
-    from vmctl.network import pod_network
     from vmctl.network.settings import NetSettings
 
     alive = {r.container_id for r in store.list() if r.live}
-    for gone in pod_network.collect(NetSettings.from_env(), alive):
+    for gone in net.collect(NetSettings.from_env(), alive):
         log.event(LOG, "removed the network of a dead container", container=gone)
 
     for info in list_ours():

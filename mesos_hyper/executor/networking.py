@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
+from isolators.net import Attachment
 from mesos_hyper.containerizer.messages import TaskSpec
 from mesos_hyper.errors import UsageError
 from vmctl.network.firewall import Forward
-from vmctl.network.pod_network import Attachment
 
 MODES = ("HOST", "BRIDGE", "NONE")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import isolators
-from isolators import disk
+from isolators import disk, net
+from isolators.net import Attachment
 from mesos_hyper import config, log
 from mesos_hyper.containerizer.messages import (
     CommandSpec,
@@ -36,10 +37,7 @@ from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.runtime.spec import process_spec
 from mesos_hyper.state import StateStore, Status, Termination
-from vmctl.domain import InterfaceSpec
-from vmctl.network import pod_network
 from vmctl.network.firewall import Forward
-from vmctl.network.pod_network import Attachment
 from vmctl.network.settings import NetSettings
 from vmctl.pod import Pod, PodConfig
 
@@ -213,7 +211,7 @@ class PodExecutor:
                 )
             else:
                 if networking.mode(task) != "NONE" and self.net.enabled:
-                    self.attachment = pod_network.setup(
+                    self.attachment = net.setup(
                         self.net,
                         self.launch.container_id,
                         self.settings.framework_id,
@@ -233,7 +231,7 @@ class PodExecutor:
                     on_stdout=stdout.write,
                     on_stderr=stderr.write,
                     before_resume=(
-                        (lambda: pod_network.plug(self.net, attachment)) if attachment else None
+                        (lambda: net.plug(self.net, attachment)) if attachment else None
                     ),
                 )
                 self._watch_sandbox(self.pod)  # once it runs: the watcher ends with the pod
@@ -347,7 +345,11 @@ class PodExecutor:
     def _limits(self) -> isolators.Limits:
         resources = self.launch.resources
         return isolators.Limits(
-            cpus=resources.cpus, mem_mb=resources.mem_mb, disk_mb=resources.disk_mb
+            cpus=resources.cpus,
+            mem_mb=resources.mem_mb,
+            disk_mb=resources.disk_mb,
+            container_id=self.launch.container_id,
+            network=self.attachment,
         )
 
     def _new_pod(self, base: Path, image_id: str, disk_bytes: int) -> Pod:
@@ -365,11 +367,7 @@ class PodExecutor:
                 cpu_period_us=tuning.cpu_period_us,
                 cpu_quota_us=tuning.cpu_quota_us,
                 shares={"sandbox": self.sandbox},
-                interface=(
-                    InterfaceSpec(self.attachment.tap, self.attachment.mac)
-                    if self.attachment
-                    else None
-                ),
+                interface=tuning.interface,
                 metadata={
                     "container-id": self.launch.container_id,
                     "state-root": str(self.store.root),
@@ -406,7 +404,7 @@ class PodExecutor:
         wanted = networking.forwards(running.spec)
         new = [f for f in wanted if (f.proto, f.host_port) not in held]
         if new:
-            pod_network.add_forwards(self.net, self.attachment, new)
+            net.add_forwards(self.net, self.attachment, new)
             running.forwards = new
 
     def _release(self, running: RunningTask) -> None:
@@ -418,7 +416,7 @@ class PodExecutor:
         if not last:
             if running.forwards and self.attachment is not None:
                 try:
-                    pod_network.remove_forwards(self.net, self.attachment, running.forwards)
+                    net.remove_forwards(self.net, self.attachment, running.forwards)
                 except Exception as err:  # the pod's teardown removes them at the latest
                     log.event(LOG, "forward removal failed", logging.WARNING, error=err)
             return
@@ -427,12 +425,11 @@ class PodExecutor:
                 running.pod.destroy()
                 if self.pod is running.pod:
                     self.pod = None
-            if self.attachment is not None:
-                try:
-                    pod_network.teardown(self.net, self.launch.container_id)
-                except Exception as err:  # the ECP's destroy tries again
-                    log.event(LOG, "network teardown failed", logging.ERROR, error=err)
-                self.attachment = None
+            try:
+                isolators.cleanup(self.launch.container_id)
+            except Exception as err:  # the ECP's destroy tries again
+                log.event(LOG, "isolator cleanup failed", logging.ERROR, error=err)
+            self.attachment = None
 
     def _task_env(self, task: TaskSpec) -> dict[str, str]:
         return {

@@ -1,8 +1,10 @@
-"""A pod's network from start to end: the one entry the executor and the ECP call.
+"""net: a pod's network from start to end, on the devices and rules of vmctl.network.
 
-``setup`` (before the VM exists) takes an address, makes the tap and the container's rules;
-``plug`` (after QEMU holds the tap, before the guest runs) puts the tap on the bridge;
-``teardown`` removes all of it from a bare container id, so it also works after a crash.
+``setup`` (before the VM exists; it needs the task's ports and framework, which the other
+resources do not) takes an address, makes the tap and the container's rules; ``prepare``
+turns that into the domain's NIC; ``plug`` (after QEMU holds the tap, before the guest
+runs) puts the tap on the bridge; ``usage`` reads the tap's counters; ``cleanup`` removes
+all of it from a bare container id, so it also works after a crash.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 
+import libvirt
+
+from isolators import Limits, Tuning
 from mesos_hyper import log
+from vmctl.domain import InterfaceSpec
 from vmctl.network import firewall, ipam, links
 from vmctl.network.firewall import ContainerRules, Forward
 from vmctl.network.settings import NetSettings
@@ -126,6 +132,34 @@ def usage(settings: NetSettings, container_id: str) -> dict[str, int]:
     with contextlib.suppress(Exception):
         return links.tap_stats(settings, links.tap_name(container_id))
     return {}
+
+
+class NetIsolator:
+    def __init__(self, settings: NetSettings | None = None) -> None:
+        self._settings = settings
+
+    @property
+    def settings(self) -> NetSettings:
+        if self._settings is None:
+            self._settings = NetSettings.from_env()
+        return self._settings
+
+    def prepare(self, limits: Limits, tuning: Tuning) -> None:
+        if limits.network is not None:
+            tuning.interface = InterfaceSpec(limits.network.tap, limits.network.mac)
+
+    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
+        # The agent's update carries cpus and mem; a container's ports are fixed by its
+        # tasks, which bring and take their own forwards (add_forwards, remove_forwards).
+        return []
+
+    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+        return dict(usage(self.settings, limits.container_id)) if limits.container_id else {}
+
+    def cleanup(self, container_id: str) -> None:
+        # setup takes the lease first and teardown gives it back last: no lease, nothing else
+        if ipam.lease_of(self.settings, container_id) is not None:
+            teardown(self.settings, container_id)
 
 
 def collect(settings: NetSettings, alive: set[str]) -> list[str]:
