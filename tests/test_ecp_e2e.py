@@ -323,3 +323,40 @@ def test_command_health_check_turns_healthy_then_kills_the_task(agent, image):
     assert healths[:1] == [True] and healths[-2:] == [False, False]
     final = agent.updates("checked")[-1].status
     assert "Health check failed 2 times" in final.message
+
+
+def test_exec_runs_in_the_task_container_and_returns_its_status(agent, image):
+    info = task("execd", image, "echo task-env-ok > /tmp/mark; sleep 1000")
+    var = info.command.environment.variables.add()
+    var.name, var.value = "GREETING", "hi"
+    record = agent.launch_task(info)
+    agent.wait_for_state("execd", mesos_pb2.TASK_RUNNING, timeout=120)
+    cli = [sys.executable, "-m", "mesos_hyper.cli", "exec", record.container_id, "--"]
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*cli, *argv], env=agent.env, capture_output=True, text=True, timeout=60
+        )
+
+    # the task's rootfs and environment; output reaches the host through the sandbox
+    shell = 'cat /tmp/mark; id -un; echo "$GREETING $MESOS_TASK_ID" ; exit 7'
+    done = run("sh", "-c", f"({shell}) > $MESOS_SANDBOX/exec.out")
+    assert done.returncode == 7, done.stderr
+    out = (Path(record.directory) / "exec.out").read_text()
+    assert out == "task-env-ok\nroot\nhi execd\n"
+    missing = run("/no/such/binary")
+    assert missing.returncode == 127
+    slow = subprocess.run(
+        [*cli[:-2], "--timeout", "1", record.container_id, "--", "sleep", "30"],
+        env=agent.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert slow.returncode == 1 and "did not finish within 1s" in slow.stderr
+    assert agent.updates("execd")[-1].status.state == mesos_pb2.TASK_RUNNING  # unharmed
+    agent.kill_task("execd")
+    agent.wait_for_state("execd", mesos_pb2.TASK_KILLED, timeout=60)
+    agent.wait_for(lambda: record.completed, timeout=60)
+    gone = run("true")
+    assert gone.returncode == 1 and "has no running pod" in gone.stderr

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import http.server
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -78,7 +80,11 @@ def _kill(double: Agent, task_id: str, record: ExecutorRecord) -> None:
     double.wait_for(lambda: record.completed, timeout=60)
 
 
-def test_web_bridge_answers_on_its_host_port_and_is_healthy(agent, image, pod_network_namespace):  # noqa: F811
+def test_web_bridge_answers_on_its_host_port_and_its_checks_follow_the_server(
+    agent,  # noqa: F811
+    image,  # noqa: F811
+    pod_network_namespace,
+):
     made, record = _launch(agent, marathon_app.load_app("web-bridge.json"), image)
     task_id = made.task_info.task_id.value
     address = f"{OUTSIDE_HOST_IP}:{made.host_ports[0]}"
@@ -90,7 +96,25 @@ def test_web_bridge_answers_on_its_host_port_and_is_healthy(agent, image, pod_ne
     assert reply.text == f"hello from {task_id}, reachable on {address}\n"
     # the COMMAND check (wget inside the task's VM) reports healthy to the "scheduler"
     agent.wait_for(lambda: _healthy_updates(agent, task_id)[:1] == [True], timeout=60)
-    _kill(agent, task_id, record)
+
+    # An operator stops the server in its VM. It hangs rather than dies: httpd is the
+    # task's own process (`exec httpd`), so killing it would end the task instead.
+    exec_cli = [sys.executable, "-m", "mesos_hyper.cli", "exec", record.container_id]
+    stop = subprocess.run(
+        [*exec_cli, "--", "killall", "-STOP", "httpd"],
+        env=agent.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stop.returncode == 0, stop.stderr
+    with pytest.raises(requests.RequestException):  # Marathon's check fails from outside
+        run_in_netns(outside, lambda: requests.get(check["url"], timeout=3))
+    # the COMMAND check turns unhealthy and, after maxConsecutiveFailures (3), kills the task
+    status = agent.wait_for_state(task_id, mesos_pb2.TASK_KILLED, timeout=120)
+    assert "Health check failed 3 times" in status.message
+    assert _healthy_updates(agent, task_id) == [True, False, False, False]
+    agent.wait_for(lambda: record.completed, timeout=60)
 
 
 def test_host_net_serves_both_named_ports(agent, image, pod_network_namespace):  # noqa: F811

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from mesos_hyper.containerizer.messages import (
     exit_status,
     task_from_v1_json,
 )
-from mesos_hyper.errors import HyperError
-from mesos_hyper.executor import networking
+from mesos_hyper.errors import HyperError, NotFoundError, UsageError
+from mesos_hyper.executor import exec_socket, networking
 from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
+from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer
 from mesos_hyper.executor.fetcher import fetch_all
 from mesos_hyper.executor.health_check import Check, HealthChecker, http_probe, tcp_probe
 from mesos_hyper.executor.settings import ExecutorSettings
@@ -37,6 +39,7 @@ from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.runtime.spec import process_spec
 from mesos_hyper.state import StateStore, Status, Termination
+from vmctl.guest.protocol import ProcessSpec
 from vmctl.network.firewall import Forward
 from vmctl.network.settings import NetSettings
 from vmctl.pod import Pod, PodConfig
@@ -56,6 +59,9 @@ class RunningTask:
     outputs: tuple[Any, ...] = ()
     ended_by: Outcome | None = None  # the executor's own reason to end it (health, quota)
     forwards: list[Forward] = field(default_factory=list)  # host ports that go with the task
+    # the process spec of a command run in the task's container (health checks, exec):
+    # the task's image, user, env and hostname, with the command's argv
+    spec_for: Callable[[CommandSpec | None, Sequence[str]], ProcessSpec] | None = None
 
 
 class PodExecutor:
@@ -82,6 +88,7 @@ class PodExecutor:
         self.pod: Pod | None = None
         self.net = NetSettings.from_env()
         self.attachment: Attachment | None = None
+        self._exec_server: ExecServer | None = None
 
     # ---- events from the agent -------------------------------------------------
 
@@ -183,8 +190,15 @@ class PodExecutor:
             task.task_id
         )
         task_env = {**networking.port_env(task), **self._task_env(task)}
-        opts = run_options(command, task_env=task_env, hostname=hostname)
-        spec = process_spec(image.config, passwd, group, opts)
+
+        def spec_for(command: CommandSpec | None, argv: Sequence[str] = ()) -> ProcessSpec:
+            opts = run_options(command, task_env=task_env, hostname=hostname)
+            if argv:  # as `docker exec`: argv as it is, not through the entrypoint
+                opts = dataclasses.replace(opts, entrypoint=argv[:1], args=argv[1:])
+            return process_spec(image.config, passwd, group, opts)
+
+        running.spec_for = spec_for
+        spec = spec_for(command)
         limits = self._task_limits(task)
         tuning = isolators.prepare(limits)
         spec = dataclasses.replace(
@@ -235,13 +249,14 @@ class PodExecutor:
                     ),
                 )
                 self._watch_sandbox(self.pod)  # once it runs: the watcher ends with the pod
+                self._serve_exec()
                 for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
                     log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
                 running.container = 0
                 if self.store.get(self.launch.container_id).status == Status.LAUNCHING:
                     self.store.update(self.launch.container_id, status=Status.RUNNING)
         self.connection.send_update(task.task_id, "TASK_RUNNING")
-        checker = self._health_checker(running, image.config, passwd, group, task_env, hostname)
+        checker = self._health_checker(running)
         try:
             code = running.pod.wait_container(running.container)
         finally:
@@ -262,15 +277,7 @@ class PodExecutor:
             return f"the task filled its {limits.disk_mb:g} MB disk"
         return f"the task broke its {resource} limit"
 
-    def _health_checker(
-        self,
-        running: RunningTask,
-        image_config: Any,
-        passwd: Any,
-        group: Any,
-        task_env: dict[str, str],
-        hostname: str,
-    ) -> HealthChecker | None:
+    def _health_checker(self, running: RunningTask) -> HealthChecker | None:
         """The task's check; COMMAND runs in its rootfs, HTTP/TCP at the pod's address."""
         hc = running.spec.health_check
         if hc is None:
@@ -279,9 +286,7 @@ class PodExecutor:
         check: Check
         if hc.kind == "COMMAND":
             assert hc.command is not None
-            check = self._command_check(
-                running, hc.command, image_config, passwd, group, task_env, hostname
-            )
+            check = self._command_check(running, hc.command)
         elif self.attachment is None:
             why = f"{hc.kind} health checks need the pod network (the task has none)"
             log.event(LOG, why, logging.WARNING, task_id=task_id)
@@ -309,20 +314,11 @@ class PodExecutor:
         return checker
 
     @staticmethod
-    def _command_check(
-        running: RunningTask,
-        command: CommandSpec,
-        image_config: Any,
-        passwd: Any,
-        group: Any,
-        task_env: dict[str, str],
-        hostname: str,
-    ) -> Check:
+    def _command_check(running: RunningTask, command: CommandSpec) -> Check:
         """Runs in the task's rootfs inside its VM, as ``docker exec`` would."""
-        opts = run_options(command, task_env=task_env, hostname=hostname)
-        check_spec = process_spec(image_config, passwd, group, opts)
         pod, index = running.pod, running.container
-        assert pod is not None and index is not None
+        assert pod is not None and index is not None and running.spec_for is not None
+        check_spec = running.spec_for(command, ())
 
         def check(timeout: float) -> tuple[bool, str]:
             try:
@@ -395,6 +391,31 @@ class PodExecutor:
 
         threading.Thread(target=watch, name="sandbox-quota", daemon=True).start()
 
+    def _serve_exec(self) -> None:
+        """``mesos-hyper exec`` into this pod, for as long as the pod runs."""
+        try:
+            self._exec_server = ExecServer(
+                exec_socket.socket_path(self.launch.container_id, self.paths), self._exec
+            )
+        except (OSError, HyperError) as err:  # the pod runs on without it
+            log.event(LOG, "no exec socket", logging.WARNING, error=err)
+
+    def _exec(self, request: ExecRequest) -> int:
+        with self._lock:
+            started = [t for t in self.tasks.values() if t.container is not None]
+        if request.task_id is not None:
+            started = [t for t in started if t.spec.task_id == request.task_id]
+            if not started:
+                raise NotFoundError(f"no running task {request.task_id} in this pod")
+        elif len(started) != 1:
+            names = ", ".join(t.spec.task_id for t in started) or "none"
+            raise UsageError(f"name one of the pod's running tasks with --task ({names})")
+        (running,) = started
+        pod, index = running.pod, running.container
+        assert pod is not None and index is not None and running.spec_for is not None
+        task_command = running.spec.command
+        return pod.exec(index, running.spec_for(task_command, request.argv), request.timeout)
+
     def _add_forwards(self, running: RunningTask) -> None:
         """A task joining the pod brings its ports; those the pod has already stay shared."""
         if self.attachment is None or networking.mode(running.spec) == "NONE":
@@ -421,6 +442,9 @@ class PodExecutor:
                     log.event(LOG, "forward removal failed", logging.WARNING, error=err)
             return
         with self._pod_lock:
+            if self._exec_server is not None:
+                self._exec_server.close()
+                self._exec_server = None
             if running.pod is not None:
                 running.pod.destroy()
                 if self.pod is running.pod:
