@@ -17,6 +17,7 @@ from mesos_hyper.config import Paths
 from mesos_hyper.images.build import build_image, demo_rootfs, layer_from_dir, push_image
 from mesos_hyper.proto import containerizer_pb2, mesos_pb2
 from tests.agent_double import Agent
+from tests.agent_double.executor_info import scalar_resources
 from tests.registry_fixtures import registry  # noqa: F401
 
 pytestmark = pytest.mark.vm
@@ -248,24 +249,69 @@ def _stats(agent: Agent, container_id: str):
     return agent.ecp.usage(container_id)
 
 
+def _cpu_rate(agent: Agent, container_id: str, seconds: float = 5.0) -> float:
+    first = _stats(agent, container_id)
+    time.sleep(seconds)
+    second = _stats(agent, container_id)
+    used = (second.cpus_user_time_secs + second.cpus_system_time_secs) - (
+        first.cpus_user_time_secs + first.cpus_system_time_secs
+    )
+    return used / (second.timestamp - first.timestamp)
+
+
+def _guest_mib(agent: Agent, container_id: str, want: int, within: float = 60.0) -> int:
+    """The balloon's size once it reaches ``want`` MiB (the guest gives pages back slowly)."""
+    deadline = time.monotonic() + within
+    while True:
+        got = _stats(agent, container_id).mem_total_bytes >> 20
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(1)
+
+
 def test_half_a_cpu_is_enforced_and_reported(agent, image):
     info = task("burn", image, "while :; do :; done")
     info.resources[0].scalar.value = 0.4  # cpus; the agent adds the executor's 0.1
     record = agent.launch_task(info)
     agent.wait_for_state("burn", mesos_pb2.TASK_RUNNING, timeout=120)
-    first = _stats(agent, record.container_id)
-    time.sleep(6)
-    second = _stats(agent, record.container_id)
-    used = (second.cpus_user_time_secs + second.cpus_system_time_secs) - (
-        first.cpus_user_time_secs + first.cpus_system_time_secs
-    )
-    rate = used / (second.timestamp - first.timestamp)
+    rate = _cpu_rate(agent, record.container_id, 6.0)
     assert 0.3 < rate < 0.7, rate
+    second = _stats(agent, record.container_id)
     assert second.cpus_limit == pytest.approx(0.5)
     assert second.mem_rss_bytes > 0 and second.mem_limit_bytes > 0
     assert second.cpus_nr_throttled > 0
     agent.kill_task("burn")
     agent.wait_for_state("burn", mesos_pb2.TASK_KILLED, timeout=60)
+
+
+def test_update_changes_cpu_and_memory_live_and_says_what_it_cannot(agent, image):
+    info = task("grown", image, "while :; do :; done")
+    info.resources[0].scalar.value = 0.4  # cpus; the agent adds the executor's 0.1
+    record = agent.launch_task(info)  # mem: 64 + the executor's 32 = 96 MB, guest 160 MiB
+    cid = record.container_id
+    agent.wait_for_state("grown", mesos_pb2.TASK_RUNNING, timeout=120)
+    assert _cpu_rate(agent, cid) < 0.7
+    assert _guest_mib(agent, cid, 160) == 160
+
+    def update(cpus: float, mem: float) -> str:
+        before = (Path(record.directory) / "stderr").read_text()
+        agent.ecp.update(cid, scalar_resources({"cpus": cpus, "mem": mem}))
+        return (Path(record.directory) / "stderr").read_text()[len(before) :]
+
+    update(1.0, 64)  # a whole core, and the balloon shrinks the guest to 64 + 64 MiB
+    assert _cpu_rate(agent, cid) > 0.8
+    assert _guest_mib(agent, cid, 128) == 128
+    stats = _stats(agent, cid)
+    assert stats.cpus_limit == pytest.approx(1.0) and stats.mem_limit_bytes == 64 << 20
+    update(1.0, 96)  # back up, within the RAM the VM booted with
+    assert _guest_mib(agent, cid, 160) == 160
+    said = update(4.0, 4096)  # neither more vCPUs nor more RAM than at boot: it says so
+    assert "above the VM's boot-time 160 MiB" in said, said
+    assert "vCPU count of a running VM is not changed" in said, said
+    assert _guest_mib(agent, cid, 160) == 160
+    assert agent.updates("grown")[-1].status.state == mesos_pb2.TASK_RUNNING  # unharmed
+    agent.kill_task("grown")
+    agent.wait_for_state("grown", mesos_pb2.TASK_KILLED, timeout=60)
 
 
 def test_a_memory_hog_fails_with_the_memory_reason(agent, image):
