@@ -1,7 +1,9 @@
 """Resource isolators: one module per resource behind one small interface.
 
 Each isolator turns a container's limits into VM settings before boot (``prepare``),
-changes them on a running VM (``update``, returning what it could not apply), reports
+applies them on a running VM (``update``, returning what it could not apply: the executor
+calls it when the guest's init is READY, before the task's process exists, and the ECP
+on the agent's ``update``), reports
 usage in ResourceStatistics' field names (``usage``) and removes what it left on the host
 once the VM is gone (``cleanup``, from a bare container id, so it also works after the
 executor died). The executor and the ECP call them.
@@ -35,8 +37,6 @@ class Tuning:
 
     vcpus: int = 1
     memory_mib: int = 256
-    cpu_period_us: int | None = None
-    cpu_quota_us: int | None = None
     disk_room_bytes: int = 0  # writable room above the image (the overlay's extra size)
     enforce_disk: bool = False
     interface: InterfaceSpec | None = None  # the pod's NIC, None for no network

@@ -19,6 +19,8 @@ from mesos_hyper.proto import containerizer_pb2, mesos_pb2
 from tests.agent_double import Agent
 from tests.agent_double.executor_info import scalar_resources
 from tests.registry_fixtures import registry  # noqa: F401
+from vmctl.domain import domain_name
+from vmctl.lifecycle import lookup
 
 pytestmark = pytest.mark.vm
 ECP = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
@@ -274,6 +276,9 @@ def test_half_a_cpu_is_enforced_and_reported(agent, image):
     info.resources[0].scalar.value = 0.4  # cpus; the agent adds the executor's 0.1
     record = agent.launch_task(info)
     agent.wait_for_state("burn", mesos_pb2.TASK_RUNNING, timeout=120)
+    # the guest booted unthrottled; the quota held before the task's process was sent
+    dom = lookup(domain_name(record.container_id))
+    assert dom is not None and dom.schedulerParameters()["global_quota"] == 50_000
     rate = _cpu_rate(agent, record.container_id, 6.0)
     assert 0.3 < rate < 0.7, rate
     second = _stats(agent, record.container_id)

@@ -91,8 +91,6 @@ class DomainSpec:
     channels: list[ChannelSpec] = field(default_factory=list)
     console_log: Path | None = None
     shares: list[ShareSpec] = field(default_factory=list)
-    cpu_period_us: int | None = None
-    cpu_quota_us: int | None = None  # CFS quota for the whole VM (cpus=0.5: half the period)
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,10 +108,6 @@ class DomainSpec:
             ET.SubElement(pod, f"{{{METADATA_NS}}}entry", key=key).text = value
         ET.SubElement(dom, "memory", unit="MiB").text = str(self.memory_mib)
         ET.SubElement(dom, "vcpu").text = str(self.vcpus)
-        if self.cpu_quota_us is not None:
-            tune = ET.SubElement(dom, "cputune")
-            ET.SubElement(tune, "global_period").text = str(self.cpu_period_us or 100_000)
-            ET.SubElement(tune, "global_quota").text = str(self.cpu_quota_us)
         if self.shares:  # virtiofs needs guest RAM that virtiofsd can map
             backing = ET.SubElement(dom, "memoryBacking")
             ET.SubElement(backing, "source", type="memfd")

@@ -64,8 +64,6 @@ class PodConfig:
     disk_bytes: int | None = None
     domain_type: str | None = None
     shares: dict[str, Path] = field(default_factory=dict)  # virtiofs tag -> host directory
-    cpu_period_us: int | None = None
-    cpu_quota_us: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     interface: InterfaceSpec | None = None  # the pod's NIC: a tap made beforehand
 
@@ -90,6 +88,7 @@ class Pod:
         self._domain: Domain | None = None
         self._socks: dict[str, socket.socket] = {}
         self._pump: threading.Thread | None = None
+        self._ready = threading.Event()  # the guest's init waits for the spec
         self._started = threading.Event()
         self._lock = threading.Lock()
         self._destroyed = False
@@ -110,10 +109,14 @@ class Pod:
         on_stdout: Output,
         on_stderr: Output,
         before_resume: Callable[[], None] | None = None,
+        before_exec: Callable[[], None] | None = None,
     ) -> None:
         """Boot the VM and start ``spec``; returns once the guest says STARTED.
 
         ``before_resume`` runs while the VM exists but is paused (QEMU holds its tap).
+        ``before_exec`` runs once the guest's init is READY, before ``spec`` is sent: limits
+        applied there hold for everything the task runs, while our kernel and init boot
+        unthrottled (a cpus=0.1 quota made a TCG boot take ten times as long).
         """
         cfg = self.config
         t0 = time.monotonic()
@@ -137,8 +140,6 @@ class Pod:
             channels=channels,
             console_log=cfg.workdir / "console.log",
             shares=[ShareSpec(source, tag) for tag, source in cfg.shares.items()],
-            cpu_period_us=cfg.cpu_period_us,
-            cpu_quota_us=cfg.cpu_quota_us,
             metadata={**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)},
         )
         self._domain = Domain(spec_xml)
@@ -147,7 +148,6 @@ class Pod:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(str(channel.socket))
             self._socks[channel.name] = sock
-        self._socks[protocol.CONTROL_PORT].sendall(protocol.encode_spec(spec))
         self._pump = threading.Thread(
             target=self._pump_loop,
             args=(on_stdout, on_stderr, t2),
@@ -159,7 +159,15 @@ class Pod:
             before_resume()
         self._domain.resume()
         self.timings.update(overlay=t1 - t0, domain_start=t2 - t1)
-        if not self._started.wait(BOOT_TIMEOUT_S):
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        if not self._ready.wait(BOOT_TIMEOUT_S):
+            raise VMError(f"the guest of {cfg.name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
+        if "guest_ready" not in self.timings:
+            raise VMError(self._death_message())
+        if before_exec is not None:
+            before_exec()
+        self._send(protocol.encode_spec(spec))
+        if not self._started.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(
                 f"the guest of {cfg.name} did not start the process within {BOOT_TIMEOUT_S:.0f}s"
             )
@@ -204,6 +212,7 @@ class Pod:
                             log.event(LOG, "output sink failed", logging.ERROR, error=err)
         finally:
             sel.close()
+            self._ready.set()
             self._started.set()
             for event in (*self._exited.values(), *self._member_started.values()):
                 event.set()  # the VM is gone: nobody waits for ever
@@ -212,6 +221,7 @@ class Pod:
         now = time.monotonic() - t_resume
         if event.kind == "READY":
             self.timings["guest_ready"] = now
+            self._ready.set()
         elif event.kind == "STARTED" and event.container:
             self._member_started.setdefault(event.container, threading.Event()).set()
         elif event.kind == "STARTED":
@@ -256,7 +266,7 @@ class Pod:
             with self._lock:
                 sock.sendall(data)
         except OSError as err:
-            raise VMError(f"cannot signal pod {self.config.name}: {err}") from err
+            raise VMError(f"pod {self.config.name}: control channel broken: {err}") from err
 
     def wait(self, timeout: float | None = None) -> int:
         """The process's exit code once the VM has ended (all output delivered)."""

@@ -247,11 +247,10 @@ class PodExecutor:
                     before_resume=(
                         (lambda: net.plug(self.net, attachment)) if attachment else None
                     ),
+                    before_exec=self._apply_limits,
                 )
                 self._watch_sandbox(self.pod)  # once it runs: the watcher ends with the pod
                 self._serve_exec()
-                for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
-                    log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
                 running.container = 0
                 if self.store.get(self.launch.container_id).status == Status.LAUNCHING:
                     self.store.update(self.launch.container_id, status=Status.RUNNING)
@@ -360,8 +359,6 @@ class PodExecutor:
                 workdir=self.paths.containers / self.launch.container_id,
                 vcpus=tuning.vcpus,
                 memory_mib=tuning.memory_mib,
-                cpu_period_us=tuning.cpu_period_us,
-                cpu_quota_us=tuning.cpu_quota_us,
                 shares={"sandbox": self.sandbox},
                 interface=tuning.interface,
                 metadata={
@@ -371,6 +368,12 @@ class PodExecutor:
                 },
             )
         )
+
+    def _apply_limits(self) -> None:
+        """The pod's limits on its booted VM, before the task's process exists."""
+        assert self.pod is not None
+        for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
+            log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
 
     def _watch_sandbox(self, pod: Pod) -> None:
         """Kill the pod's tasks once the sandbox is over the disk limit (Mesos posix/disk)."""
