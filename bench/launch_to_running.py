@@ -1,5 +1,6 @@
 """Time from the agent's ECP `launch` to TASK_RUNNING, cold (image not cached), through the
-Mesos 1.0.4 agent double, with the update timeline.
+Mesos 1.0.4 agent double, with the update timeline. The pod network lives in throwaway
+namespaces, as in the test suite, so the host's own network is left alone.
 
 Usage: PYTHONPATH=. .venv/bin/python bench/launch_to_running.py IMAGE
 """
@@ -16,10 +17,16 @@ from pathlib import Path
 from mesos_hyper.config import Paths
 from mesos_hyper.proto import mesos_pb2
 from tests.agent_double import Agent
+from tests.net_fixtures import make_test_network
 
 
 def main() -> None:
-    image = sys.argv[1]
+    with make_test_network() as network:
+        os.environ["MESOS_HYPER_NETNS"] = network.host
+        launch_to_running(sys.argv[1])
+
+
+def launch_to_running(image: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="mh-bench."))
     root.chmod(0o711)
     work = Path(tempfile.mkdtemp(prefix="mh-bench-agent."))
