@@ -22,11 +22,10 @@ from tests.net_fixtures import make_test_network
 
 def main() -> None:
     with make_test_network() as network:
-        os.environ["MESOS_HYPER_NETNS"] = network.host
-        launch_to_running(sys.argv[1])
+        launch_to_running(sys.argv[1], network.host)
 
 
-def launch_to_running(image: str) -> None:
+def launch_to_running(image: str, netns: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="mh-bench."))
     root.chmod(0o711)
     work = Path(tempfile.mkdtemp(prefix="mh-bench-agent."))
@@ -34,6 +33,7 @@ def launch_to_running(image: str) -> None:
         **os.environ,
         "MESOS_HYPER_ROOT": str(root),
         "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
+        "MESOS_HYPER_NETNS": netns,
     }
     agent = Agent(work, [sys.executable, "-m", "mesos_hyper.containerizer.cli"], env, timeout=120)
     try:

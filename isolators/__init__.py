@@ -1,12 +1,11 @@
 """Resource isolators: one module per resource behind one small interface.
 
 Each isolator turns a container's limits into VM settings before boot (``prepare``),
-applies them on a running VM (``update``, returning what it could not apply: the executor
-calls it when the guest's init is READY, before the task's process exists, and the ECP
-on the agent's ``update``), reports
-usage in ResourceStatistics' field names (``usage``) and removes what it left on the host
-once the VM is gone (``cleanup``, from a bare container id, so it also works after the
-executor died). The executor and the ECP call them.
+applies them on a running VM (``update``, returning what it could not apply; the executor
+calls it when the guest's init is READY, before the task's process exists, and the ECP on
+the agent's ``update``), reports usage in ResourceStatistics' field names (``usage``) and
+removes what it left on the host once the VM is gone (``cleanup``, from a bare container
+id, so it also works after the executor died). The executor and the ECP call them.
 """
 
 from __future__ import annotations

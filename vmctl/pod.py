@@ -115,8 +115,7 @@ class Pod:
 
         ``before_resume`` runs while the VM exists but is paused (QEMU holds its tap).
         ``before_exec`` runs once the guest's init is READY, before ``spec`` is sent: limits
-        applied there hold for everything the task runs, while our kernel and init boot
-        unthrottled (a cpus=0.1 quota made a TCG boot take ten times as long).
+        applied there hold for everything the task runs, but not for our boot.
         """
         cfg = self.config
         t0 = time.monotonic()
