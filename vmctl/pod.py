@@ -98,7 +98,7 @@ class Pod:
         self._exited: dict[int, threading.Event] = {0: threading.Event()}
         self._members = 0
         self._readers: list[threading.Thread] = []
-        self.limits: dict[int, str] = {}  # container -> the limit it broke (memory, disk)
+        self.broken_limits: dict[int, str] = {}  # container -> the limit it broke (memory, disk)
         self._free_slots = list(range(protocol.FIRST_EXEC_SLOT, protocol.MAX_SLOTS))
 
     # ---- start ----------------------------------------------------------------
@@ -119,6 +119,7 @@ class Pod:
         """
         cfg = self.config
         t0 = time.monotonic()
+        self._check_not_destroyed()
         if cfg.workdir.exists():
             raise VMError(f"container {cfg.name} already exists ({cfg.workdir})")
         cfg.workdir.mkdir(parents=True, mode=0o750)
@@ -142,6 +143,7 @@ class Pod:
             metadata={**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)},
         )
         self._domain = Domain(spec_xml)
+        self._check_not_destroyed()  # a destroy() that came before the domain existed
         t2 = time.monotonic()
         for channel in channels:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -227,7 +229,7 @@ class Pod:
             self.timings["exec_started"] = now
             self._started.set()
         elif event.kind == "LIMIT":
-            self.limits.setdefault(event.container, event.message)
+            self.broken_limits.setdefault(event.container, event.message)
             log.event(
                 LOG,
                 "container broke its limit",
@@ -399,6 +401,12 @@ class Pod:
             self._kill_domain()
         return self.exit_code
 
+    def _check_not_destroyed(self) -> None:
+        """``start`` gives up once another thread has destroyed the pod (a kill at boot)."""
+        if self._destroyed:
+            self._release()
+            raise VMError(f"pod {self.config.name} was destroyed while it started")
+
     def _kill_domain(self) -> None:
         if self._domain is not None:
             self._domain.destroy()
@@ -422,10 +430,13 @@ class Pod:
             if self._destroyed:
                 return
             self._destroyed = True
+        self._release()
+
+    def _release(self) -> None:
         try:
             self._kill_domain()
         finally:
-            for sock in self._socks.values():
+            for sock in list(self._socks.values()):
                 sock.close()
             if self._pump is not None:
                 self._pump.join(5.0)

@@ -1,4 +1,9 @@
-"""``python -m mesos_hyper.executor``: the pod executor that ``launch`` starts, detached."""
+"""``python -I -m mesos_hyper.executor``: the pod executor that ``launch`` starts, detached.
+
+It ends with ``os._exit`` once its work is done and recorded: no stream thread blocked on
+the agent's open SUBSCRIBE connection, nor any other thread, may keep it alive (the agent's
+``wait`` returns only when it has gone).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +37,13 @@ def main() -> int:
     except (HyperError, KeyError, OSError) as err:
         print(f"mesos-hyper executor: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # one line, never a traceback, in the sandbox's stderr
+        print(f"mesos-hyper executor: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,67 +1,46 @@
 """The pod executor: one per Mesos executor, on the host, beside its VM.
 
-It subscribes to the agent at once (before any slow work, so the agent's executor
-registration timeout never fires), then for each LAUNCH fetches the URIs, pulls the
-image, boots the pod VM and reports TASK_STARTING / RUNNING / FINISHED | FAILED | KILLED.
-Before it exits it records the container's termination for the ECP's ``wait``.
+This is the thin agent-API side: it subscribes to the agent at once (before any slow work,
+so the agent's executor registration timeout never fires), hands each LAUNCH to a
+TaskRunner and each KILL to its runner, and exits as Mesos's command executor does once the
+last task's terminal update is acknowledged (or the acknowledgement timeout has passed),
+recording the container's termination for the ECP's ``wait`` first. SIGTERM (the ECP's
+destroy) kills every task within the destroy's grace and exits the same way.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import signal
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 from typing import Any
 
-import isolators
-from isolators import disk, net
-from isolators.net import Attachment
 from mesos_hyper import config, log
 from mesos_hyper.containerizer.messages import (
-    CommandSpec,
     LaunchRequest,
     TaskSpec,
     exit_status,
     task_from_v1_json,
 )
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
-from mesos_hyper.executor import exec_socket, networking
 from mesos_hyper.executor.agent_api import AgentConnection
-from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
-from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer
-from mesos_hyper.executor.fetcher import fetch_all
-from mesos_hyper.executor.health_check import Check, HealthChecker, http_probe, tcp_probe
+from mesos_hyper.executor.exec_socket import ExecRequest
+from mesos_hyper.executor.pod_manager import PodManager
 from mesos_hyper.executor.settings import ExecutorSettings
-from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
+from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
+from mesos_hyper.executor.task_status import Outcome, from_limitation
 from mesos_hyper.images.store import ImageStore
-from mesos_hyper.runtime.spec import process_spec
-from mesos_hyper.state import StateStore, Status, Termination
-from vmctl.guest.protocol import ProcessSpec
-from vmctl.network.firewall import Forward
-from vmctl.network.settings import NetSettings
-from vmctl.pod import Pod, PodConfig
+from mesos_hyper.sandbox.beneath import open_append
+from mesos_hyper.state import StateStore, Termination
 
 LOG = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
-MIB = 1 << 20
-
-
-@dataclass
-class RunningTask:
-    spec: TaskSpec
-    pod: Pod | None = None
-    container: int | None = None  # index in the pod once started
-    killed: bool = False
-    thread: threading.Thread | None = None
-    outputs: tuple[Any, ...] = ()
-    ended_by: Outcome | None = None  # the executor's own reason to end it (health, quota)
-    forwards: list[Forward] = field(default_factory=list)  # host ports that go with the task
-    # the process spec of a command run in the task's container (health checks, exec):
-    # the task's image, user, env and hostname, with the command's argv
-    spec_for: Callable[[CommandSpec | None, Sequence[str]], ProcessSpec] | None = None
+# The ECP's destroy SIGKILLs the executor this long after its SIGTERM (ecp.py).
+TERM_BUDGET_S = 10.0
+# Of that, what the tasks get before they are killed; the rest is for reporting and cleanup.
+TERM_TASK_GRACE_S = 5.0
 
 
 class PodExecutor:
@@ -76,19 +55,34 @@ class PodExecutor:
         self.settings = settings
         self.launch = launch
         self.store = store
-        self.paths = paths
-        self.default_image = default_image
         self.sandbox = Path(launch.directory)
-        self.tasks: dict[str, RunningTask] = {}
+        self.tasks: dict[str, TaskRunner] = {}
         self.done = threading.Event()
         self.last_outcome: Outcome | None = None
         self.connection = AgentConnection(settings, self.handle)
         self._lock = threading.Lock()
-        self._pod_lock = threading.Lock()  # creating the pod VM or adding a member to it
-        self.pod: Pod | None = None
-        self.net = NetSettings.from_env()
-        self.attachment: Attachment | None = None
-        self._exec_server: ExecServer | None = None
+        self._terminating = threading.Event()
+        # One pair of output files per executor, as Mesos has: opened once, before any
+        # guest runs, never by name again (the sandbox is guest-writable).
+        self.outputs = (open_append(self.sandbox, "stdout"), open_append(self.sandbox, "stderr"))
+        self.pods = PodManager(
+            launch,
+            settings.framework_id,
+            store,
+            paths,
+            self.sandbox,
+            on_sandbox_full=self._on_sandbox_full,
+            run_exec=self._exec,
+        )
+        self.context = TaskContext(
+            pods=self.pods,
+            images=ImageStore(paths.images),
+            sandbox=self.sandbox,
+            send_update=self.connection.send_update,
+            default_image=default_image,
+            task_env=self._task_env,
+            default_grace_s=settings.shutdown_grace_period,
+        )
 
     # ---- events from the agent -------------------------------------------------
 
@@ -98,15 +92,10 @@ class PodExecutor:
             self._on_launch(event.get("launch", {}).get("task", {}))
         elif kind == "KILL":
             kill = event.get("kill", {})
-            task_id = kill.get("task_id", {}).get("value", "")
-            grace = _grace(kill.get("kill_policy"))
-            self.kill(task_id, grace)
+            self.kill(kill.get("task_id", {}).get("value", ""), _grace(kill.get("kill_policy")))
         elif kind in ("SHUTDOWN", "AGENT_GONE"):
             log.event(LOG, "shutting down", why=kind)
-            for task_id in list(self.tasks):
-                self.kill(task_id, self.settings.shutdown_grace_period)
-            if not self.tasks:
-                self.done.set()
+            self._kill_all(self.settings.shutdown_grace_period)
         elif kind == "ERROR":
             log.event(LOG, "agent sent an error", logging.WARNING, message=event.get("error"))
 
@@ -126,337 +115,69 @@ class PodExecutor:
                     reason="REASON_TASK_INVALID",
                 )
                 return
-            running = RunningTask(task)
-            self.tasks[task.task_id] = running
-        running.thread = threading.Thread(target=self._run, args=(running,), daemon=True)
-        running.thread.start()
+            if self._terminating.is_set():
+                self.connection.send_update(
+                    task.task_id, "TASK_KILLED", message="the executor is shutting down"
+                )
+                return
+            runner = TaskRunner(task, self.context, self.outputs)
+            self.tasks[task.task_id] = runner
+            self.done.clear()
+        runner.start(self._task_ended, self._task_reported)
 
-    def kill(self, task_id: str, grace_s: float | None) -> None:
-        running = self.tasks.get(task_id)
-        if running is None:
+    def kill(self, task_id: str, grace_s: float | None, why: Outcome | None = None) -> None:
+        runner = self.tasks.get(task_id)
+        if runner is None:
             log.event(LOG, "kill for an unknown task", logging.WARNING, task_id=task_id)
             return
-        running.killed = True
-        pod, index = running.pod, running.container
-        grace = grace_s if grace_s is not None else self.settings.shutdown_grace_period
-        if pod is not None and index is not None:
-            threading.Thread(target=pod.stop_container, args=(index, grace), daemon=True).start()
+        runner.kill(grace_s, why)
 
-    # ---- running one task ------------------------------------------------------
-
-    def _run(self, running: RunningTask) -> None:
-        task = running.spec
-        send = self.connection.send_update
-        send(task.task_id, "TASK_STARTING")
-        try:
-            outcome = self._boot_and_wait(running)
-        except HyperError as err:
-            log.event(LOG, "task failed to start", logging.ERROR, task_id=task.task_id, error=err)
-            reason = (
-                "REASON_CONTAINER_LAUNCH_FAILED"
-                if running.container is None
-                else "REASON_EXECUTOR_TERMINATED"
-            )
-            outcome = Outcome("TASK_FAILED", str(err), reason)
-        finally:
-            self._release(running)
-        if running.ended_by is not None:
-            outcome = running.ended_by
-        elif running.killed and outcome.state != "TASK_FINISHED":
-            outcome = Outcome("TASK_KILLED", outcome.message, outcome.reason)
-        send(task.task_id, outcome.state, message=outcome.message, reason=outcome.reason)
-        self.last_outcome = outcome
+    def _kill_all(self, grace_s: float, why: Outcome | None = None) -> None:
         with self._lock:
-            del self.tasks[task.task_id]
+            runners = list(self.tasks.values())
+            if not runners:
+                self.done.set()
+        for runner in runners:
+            runner.kill(grace_s, why)
+
+    def _on_sandbox_full(self, why: str) -> None:
+        self._kill_all(0.0, from_limitation("disk", why))
+
+    # ---- the end of a task -----------------------------------------------------------
+
+    def _task_ended(self, runner: TaskRunner) -> None:
+        """Before its status goes out: the task leaves the pod, and the pod goes with its
+        last task, so resources are free by the time the framework hears of it."""
+        self.pods.leave(runner.task_id)
+        with self._lock:
+            last = all(r is runner or r.outcome is not None for r in self.tasks.values())
+        if last:
+            self.pods.teardown()
+
+    def _task_reported(self, runner: TaskRunner) -> None:
+        with self._lock:
+            self.last_outcome = runner.outcome
+            self.tasks.pop(runner.task_id, None)
             if not self.tasks:
                 self.done.set()
 
-    def _boot_and_wait(self, running: RunningTask) -> Outcome:
-        task = running.spec
-        container = task.container or self.launch.container
-        # A task for a custom executor has no CommandInfo: its image's Entrypoint/Cmd runs.
-        command = task.command
-        if command is not None and command.uris:
-            fetch_all(command.uris, self.sandbox)
-        reference = (container.image if container else None) or self.default_image
-        if not reference:
-            raise HyperError("the task names no image and no default image is configured")
-        images = ImageStore(self.paths.images)
-        force = bool(container and container.force_pull)
-        image = images.pull(reference, force=force)
-        base = images.base_disk(image)
-        passwd, group = images.user_db(image)
-        hostname = (container.hostname if container and container.hostname else None) or _hostname(
-            task.task_id
-        )
-        task_env = {**networking.port_env(task), **self._task_env(task)}
-
-        def spec_for(command: CommandSpec | None, argv: Sequence[str] = ()) -> ProcessSpec:
-            opts = run_options(command, task_env=task_env, hostname=hostname)
-            if argv:  # as `docker exec`: argv as it is, not through the entrypoint
-                opts = dataclasses.replace(opts, entrypoint=argv[:1], args=argv[1:])
-            return process_spec(image.config, passwd, group, opts)
-
-        running.spec_for = spec_for
-        spec = spec_for(command)
-        limits = self._task_limits(task)
-        tuning = isolators.prepare(limits)
-        spec = dataclasses.replace(
-            spec,
-            mounts=[("sandbox", SANDBOX_MOUNT)],
-            mem_limit_bytes=int(limits.mem_mb * MIB) if limits.mem_mb else None,
-            enforce_disk=tuning.enforce_disk,
-        )
-        disk_bytes = base.stat().st_size + tuning.disk_room_bytes
-        stdout = (self.sandbox / "stdout").open("ab", buffering=0)
-        stderr = (self.sandbox / "stderr").open("ab", buffering=0)
-        running.outputs = (stdout, stderr)
-        with self._pod_lock:
-            if running.killed:
-                return Outcome("TASK_KILLED", "Task killed before it started")
-            if self.pod is not None and self.pod.alive():
-                running.pod = self.pod
-                self._add_forwards(running)
-                spec = dataclasses.replace(
-                    spec, files=networking.guest_files(self.attachment, hostname)
-                )
-                running.container = self.pod.add_container(
-                    spec, base, stdout.write, stderr.write, disk_bytes=disk_bytes
-                )
-            else:
-                if networking.mode(task) != "NONE" and self.net.enabled:
-                    self.attachment = net.setup(
-                        self.net,
-                        self.launch.container_id,
-                        self.settings.framework_id,
-                        networking.forwards(task),
-                    )
-                    running.forwards = list(self.attachment.forwards)
-                spec = dataclasses.replace(
-                    spec,
-                    files=networking.guest_files(self.attachment, hostname),
-                    network=self.attachment.guest_config if self.attachment else None,
-                )
-                running.pod = self.pod = self._new_pod(base, image.id, disk_bytes)
-                self.store.update(self.launch.container_id, domain=self.pod.domain_name)
-                attachment = self.attachment
-                self.pod.start(
-                    spec,
-                    on_stdout=stdout.write,
-                    on_stderr=stderr.write,
-                    before_resume=(
-                        (lambda: net.plug(self.net, attachment)) if attachment else None
-                    ),
-                    before_exec=self._apply_limits,
-                )
-                self._watch_sandbox(self.pod)  # once it runs: the watcher ends with the pod
-                self._serve_exec()
-                running.container = 0
-                if self.store.get(self.launch.container_id).status == Status.LAUNCHING:
-                    self.store.update(self.launch.container_id, status=Status.RUNNING)
-        self.connection.send_update(task.task_id, "TASK_RUNNING")
-        checker = self._health_checker(running)
-        try:
-            code = running.pod.wait_container(running.container)
-        finally:
-            if checker is not None:
-                checker.stop()
-        if running.ended_by is not None:
-            return running.ended_by
-        broken = running.pod.limits.get(running.container)
-        if broken and not running.killed:
-            return from_limitation(broken, self._limit_detail(broken, limits))
-        return from_exit(code, killed=running.killed)
-
-    @staticmethod
-    def _limit_detail(resource: str, limits: isolators.Limits) -> str:
-        if resource == "memory" and limits.mem_mb:
-            return f"the task used all of its {limits.mem_mb:g} MB and was OOM-killed in its VM"
-        if resource == "disk" and limits.disk_mb:
-            return f"the task filled its {limits.disk_mb:g} MB disk"
-        return f"the task broke its {resource} limit"
-
-    def _health_checker(self, running: RunningTask) -> HealthChecker | None:
-        """The task's check; COMMAND runs in its rootfs, HTTP/TCP at the pod's address."""
-        hc = running.spec.health_check
-        if hc is None:
-            return None
-        task_id = running.spec.task_id
-        check: Check
-        if hc.kind == "COMMAND":
-            assert hc.command is not None
-            check = self._command_check(running, hc.command)
-        elif self.attachment is None:
-            why = f"{hc.kind} health checks need the pod network (the task has none)"
-            log.event(LOG, why, logging.WARNING, task_id=task_id)
-
-            def check(timeout: float) -> tuple[bool, str]:
-                return False, why
-
-        else:
-            assert hc.port is not None
-            ip = str(self.attachment.ip)
-            if hc.kind == "HTTP":
-                check = http_probe(self.net.netns, ip, hc)
-            else:
-                check = tcp_probe(self.net.netns, ip, hc.port)
-
-        def on_health(healthy: bool, why: str) -> None:
-            self.connection.send_update(task_id, "TASK_RUNNING", healthy=healthy, message=why)
-
-        def on_kill(why: str) -> None:
-            running.ended_by = Outcome("TASK_KILLED", why)
-            self.kill(task_id, None)
-
-        checker = HealthChecker(hc, check, on_health, on_kill)
-        checker.start()
-        return checker
-
-    @staticmethod
-    def _command_check(running: RunningTask, command: CommandSpec) -> Check:
-        """Runs in the task's rootfs inside its VM, as ``docker exec`` would."""
-        pod, index = running.pod, running.container
-        assert pod is not None and index is not None and running.spec_for is not None
-        check_spec = running.spec_for(command, ())
-
-        def check(timeout: float) -> tuple[bool, str]:
-            try:
-                code = pod.exec(index, check_spec, timeout)
-            except TimeoutError:
-                return False, f"the check timed out after {timeout:g}s"
-            return code == 0, f"the check command exited with status {code}"
-
-        return check
-
-    def _task_limits(self, task: TaskSpec) -> isolators.Limits:
-        """A container is held to its task's resources, or the executor's when it has none."""
-        mine, pods = task.resources, self.launch.resources
-        return isolators.Limits(
-            cpus=mine.cpus or pods.cpus,
-            mem_mb=mine.mem_mb or pods.mem_mb,
-            disk_mb=mine.disk_mb or pods.disk_mb,
-        )
-
-    def _limits(self) -> isolators.Limits:
-        resources = self.launch.resources
-        return isolators.Limits(
-            cpus=resources.cpus,
-            mem_mb=resources.mem_mb,
-            disk_mb=resources.disk_mb,
-            container_id=self.launch.container_id,
-            network=self.attachment,
-        )
-
-    def _new_pod(self, base: Path, image_id: str, disk_bytes: int) -> Pod:
-        tuning = isolators.prepare(self._limits())
-        return Pod(
-            PodConfig(
-                name=self.launch.container_id,
-                kernel=self.paths.kernel,
-                initramfs=self.paths.initramfs,
-                base_disk=base,
-                disk_bytes=disk_bytes,
-                workdir=self.paths.containers / self.launch.container_id,
-                vcpus=tuning.vcpus,
-                memory_mib=tuning.memory_mib,
-                shares={"sandbox": self.sandbox},
-                interface=tuning.interface,
-                metadata={
-                    "container-id": self.launch.container_id,
-                    "state-root": str(self.store.root),
-                    "image": image_id,
-                },
-            )
-        )
-
-    def _apply_limits(self) -> None:
-        """The pod's limits on its booted VM, before the task's process exists."""
-        assert self.pod is not None
-        for problem in isolators.update(self.pod.libvirt_domain(), self._limits()):
-            log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
-
-    def _watch_sandbox(self, pod: Pod) -> None:
-        """Kill the pod's tasks once the sandbox is over the disk limit (Mesos posix/disk)."""
-        disk_mb = self._limits().disk_mb
-
-        def watch() -> None:
-            while pod.alive() and not self.done.wait(disk.SANDBOX_WATCH_SECONDS):
-                why = disk.sandbox_over_quota(self.sandbox, disk_mb)
-                if why is None:
-                    continue
-                log.event(LOG, "sandbox over its disk limit", logging.WARNING, why=why)
-                with self._lock:
-                    victims = [t for t in self.tasks.values() if t.pod is pod]
-                for running in victims:
-                    running.ended_by = from_limitation("disk", why)
-                    self.kill(running.spec.task_id, 0)
-                return
-
-        threading.Thread(target=watch, name="sandbox-quota", daemon=True).start()
-
-    def _serve_exec(self) -> None:
-        """``mesos-hyper exec`` into this pod, for as long as the pod runs."""
-        try:
-            self._exec_server = ExecServer(
-                exec_socket.socket_path(self.launch.container_id, self.paths), self._exec
-            )
-        except (OSError, HyperError) as err:  # the pod runs on without it
-            log.event(LOG, "no exec socket", logging.WARNING, error=err)
+    # ---- exec ------------------------------------------------------------------------
 
     def _exec(self, request: ExecRequest) -> int:
         with self._lock:
-            started = [t for t in self.tasks.values() if t.container is not None]
+            started = [t for t in self.tasks.values() if t.index is not None and not t.outcome]
         if request.task_id is not None:
-            started = [t for t in started if t.spec.task_id == request.task_id]
+            started = [t for t in started if t.task_id == request.task_id]
             if not started:
                 raise NotFoundError(f"no running task {request.task_id} in this pod")
         elif len(started) != 1:
-            names = ", ".join(t.spec.task_id for t in started) or "none"
+            names = ", ".join(t.task_id for t in started) or "none"
             raise UsageError(f"name one of the pod's running tasks with --task ({names})")
-        (running,) = started
-        pod, index = running.pod, running.container
-        assert pod is not None and index is not None and running.spec_for is not None
-        task_command = running.spec.command
-        return pod.exec(index, running.spec_for(task_command, request.argv), request.timeout)
-
-    def _add_forwards(self, running: RunningTask) -> None:
-        """A task joining the pod brings its ports; those the pod has already stay shared."""
-        if self.attachment is None or networking.mode(running.spec) == "NONE":
-            return
-        with self._lock:
-            held = {(f.proto, f.host_port) for t in self.tasks.values() for f in t.forwards}
-        wanted = networking.forwards(running.spec)
-        new = [f for f in wanted if (f.proto, f.host_port) not in held]
-        if new:
-            net.add_forwards(self.net, self.attachment, new)
-            running.forwards = new
-
-    def _release(self, running: RunningTask) -> None:
-        """Close the task's outputs and its forwards; the pod VM goes with the last task."""
-        for stream in running.outputs:
-            stream.close()
-        with self._lock:
-            last = all(t is running for t in self.tasks.values())
-        if not last:
-            if running.forwards and self.attachment is not None:
-                try:
-                    net.remove_forwards(self.net, self.attachment, running.forwards)
-                except Exception as err:  # the pod's teardown removes them at the latest
-                    log.event(LOG, "forward removal failed", logging.WARNING, error=err)
-            return
-        with self._pod_lock:
-            if self._exec_server is not None:
-                self._exec_server.close()
-                self._exec_server = None
-            if running.pod is not None:
-                running.pod.destroy()
-                if self.pod is running.pod:
-                    self.pod = None
-            try:
-                isolators.cleanup(self.launch.container_id)
-            except Exception as err:  # the ECP's destroy tries again
-                log.event(LOG, "isolator cleanup failed", logging.ERROR, error=err)
-            self.attachment = None
+        (runner,) = started
+        pod, index = runner.pod, runner.index
+        if pod is None or index is None or runner.spec_for is None:
+            raise NotFoundError(f"task {runner.task_id} is not running")
+        return pod.exec(index, runner.spec_for(runner.spec.command, request.argv), request.timeout)
 
     def _task_env(self, task: TaskSpec) -> dict[str, str]:
         return {
@@ -468,10 +189,30 @@ class PodExecutor:
 
     # ---- the process ----------------------------------------------------------
 
+    def _on_sigterm(self, _signum: int, _frame: object) -> None:
+        self._terminating.set()
+
     def run(self) -> int:
-        self.connection.start()
-        self.done.wait()
-        self.connection.wait_acknowledged(ACK_TIMEOUT_S)
+        """Until every task has ended and been reported; the container's Termination."""
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        term_at: float | None = None
+        try:
+            self.connection.start()
+            while not self.done.wait(0.2):
+                if self._terminating.is_set() and term_at is None:
+                    term_at = time.monotonic()
+                    log.event(LOG, "SIGTERM: killing every task", grace_s=TERM_TASK_GRACE_S)
+                    grace = min(self.settings.shutdown_grace_period, TERM_TASK_GRACE_S)
+                    self._kill_all(grace)
+            if term_at is None:
+                self.connection.wait_acknowledged(ACK_TIMEOUT_S)
+            else:  # what is left of the destroy's budget
+                left = TERM_BUDGET_S - (time.monotonic() - term_at) - 1.0
+                self.connection.wait_acknowledged(max(0.0, left))
+        finally:
+            self.pods.teardown()  # idempotent; after an unexpected error it is all we can do
+            for stream in self.outputs:
+                stream.close()
         outcome = self.last_outcome or Outcome("TASK_KILLED", "executor shut down")
         code = 0 if outcome.state == "TASK_FINISHED" else 1
         self.store.mark_terminated(
@@ -479,11 +220,12 @@ class PodExecutor:
             Termination(
                 status=exit_status(code),
                 state=outcome.state,
-                reasons=[outcome.reason] if outcome.reason else [],
+                reasons=(outcome.reason,) if outcome.reason else (),
                 message=outcome.message,
             ),
         )
         self.connection.close()
+        log.event(LOG, "executor done", state=outcome.state)
         return 0
 
 
@@ -491,8 +233,3 @@ def _grace(kill_policy: dict[str, Any] | None) -> float | None:
     if not kill_policy or "grace_period" not in kill_policy:
         return None
     return int(kill_policy["grace_period"].get("nanoseconds", 0)) / 1e9
-
-
-def _hostname(task_id: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in task_id)[:63].strip("-")
-    return cleaned or "mesos-hyper"
