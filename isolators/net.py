@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass, field
 
 import libvirt
@@ -104,21 +105,26 @@ def remove_forwards(settings: NetSettings, attachment: Attachment, forwards: lis
 
 
 def teardown(settings: NetSettings, container_id: str) -> None:
-    """Rules, tap and lease of the container; idempotent, each step tried whatever failed."""
+    """Rules, tap, then lease of the container; idempotent.
+
+    The lease goes last and only once the rules and the tap are gone: a lease released
+    under a live tap or live rules would hand the address, and the traffic those still
+    route, to the next pod. Rules and tap are each tried whatever the other did.
+    """
     tap = links.tap_name(container_id)
     errors = []
     for step in (
         lambda: _remove_rules(settings, container_id, tap),
         lambda: links.delete_tap(settings, tap),
-        lambda: ipam.release(settings, container_id),
     ):
         try:
             step()
-        except Exception as err:  # keep going: the other parts must still go
+        except Exception as err:  # keep going: the other part must still go
             errors.append(err)
             log.event(LOG, "network teardown step failed", logging.WARNING, error=err)
     if errors:
         raise errors[0]
+    ipam.release(settings, container_id)
 
 
 def _remove_rules(settings: NetSettings, container_id: str, tap: str) -> None:
@@ -162,12 +168,34 @@ class NetIsolator:
             teardown(self.settings, container_id)
 
 
-def collect(settings: NetSettings, alive: set[str]) -> list[str]:
-    """Recovery: the network of every container not in ``alive`` goes."""
+def collect(
+    settings: NetSettings, alive: set[str], attempts: int = 3
+) -> tuple[list[str], list[str]]:
+    """Recovery: the network of every container not in ``alive`` goes.
+
+    Returns (removed, failed); each teardown is tried ``attempts`` times before it counts
+    as failed, and only a teardown that finished counts as removed.
+    """
     gone = {owner for owner in ipam.leases(settings).values() if owner not in alive}
-    with contextlib.suppress(Exception):
-        gone |= firewall.owned(settings) - alive
+    gone |= firewall.owned(settings) - alive
+    removed, failed = [], []
     for container_id in sorted(gone):
-        with contextlib.suppress(Exception):
-            teardown(settings, container_id)
-    return sorted(gone)
+        for attempt in range(attempts):
+            try:
+                teardown(settings, container_id)
+            except Exception as err:
+                log.event(
+                    LOG,
+                    "network teardown failed",
+                    logging.WARNING,
+                    container=container_id,
+                    attempt=attempt + 1,
+                    error=err,
+                )
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            removed.append(container_id)
+            break
+        else:
+            failed.append(container_id)
+    return removed, failed

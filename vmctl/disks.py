@@ -11,6 +11,8 @@ from pathlib import Path
 
 from mesos_hyper.errors import VMError
 
+QEMU_IMG_TIMEOUT_S = 60.0  # writes a header only: more than this is a hung host
+
 
 def base_size(base: Path) -> int:
     return base.stat().st_size
@@ -32,10 +34,13 @@ def create_overlay(base: Path, overlay: Path, size_bytes: int | None = None) -> 
         str(size),
     ]
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=QEMU_IMG_TIMEOUT_S)
     except subprocess.CalledProcessError as err:
         overlay.unlink(missing_ok=True)
         raise VMError(f"cannot create the overlay {overlay}: {err.stderr.strip()}") from err
+    except subprocess.TimeoutExpired:
+        overlay.unlink(missing_ok=True)
+        raise VMError(f"qemu-img took over {QEMU_IMG_TIMEOUT_S:g}s to create {overlay}") from None
     return overlay
 
 

@@ -40,7 +40,7 @@ def reachable(uri: str) -> bool:
 
 
 def _running(name: str) -> bool:
-    return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
+    return subprocess.run(["pgrep", "-x", name], capture_output=True, timeout=30).returncode == 0
 
 
 def _systemd() -> bool:
@@ -53,13 +53,13 @@ def _start_with_systemd(mask_kvm: bool) -> None:
         SYSTEMD_DROPIN.write_text("[Service]\nInaccessiblePaths=-/dev/kvm\n")
     elif SYSTEMD_DROPIN.exists():
         SYSTEMD_DROPIN.unlink()
-    subprocess.run(["systemctl", "daemon-reload"], check=True)
-    subprocess.run(["systemctl", "restart", "virtlogd", "libvirtd"], check=True)
+    subprocess.run(["systemctl", "daemon-reload"], check=True, timeout=120)
+    subprocess.run(["systemctl", "restart", "virtlogd", "libvirtd"], check=True, timeout=120)
 
 
 def _start_by_hand(mask_kvm: bool) -> None:
     if not _running("virtlogd"):
-        subprocess.run(["virtlogd", "--daemon"], check=True)
+        subprocess.run(["virtlogd", "--daemon"], check=True, timeout=60)
     if _running("libvirtd"):
         raise VMError(
             "libvirtd is running but not answering; stop it (pkill -x libvirtd) and run "
@@ -73,7 +73,7 @@ def _start_by_hand(mask_kvm: bool) -> None:
         cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     else:
         cmd = ["libvirtd", "--daemon"]
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, timeout=120)
 
 
 def ensure_running(uri: str, domain_type: str) -> str:

@@ -77,12 +77,38 @@ class Domain:
             raise VMError(f"cannot hot-plug into {self.name}: {err.get_error_message()}") from err
 
     def alive(self) -> bool:
+        """Asks libvirtd; after a libvirtd restart the handle is stale, so look the domain
+        up again on a fresh connection rather than take a live pod for dead (which would
+        start a duplicate VM for the next task)."""
         if self.ended.is_set():
             return False
         try:
             return bool(self._dom.isActive())
         except libvirt.libvirtError:
+            pass
+        try:
+            self._reconnect()
+            return bool(self._dom.isActive())
+        except (libvirt.libvirtError, VMError):
             return False
+
+    def _reconnect(self) -> None:
+        """A fresh connection and handle; the lifecycle callback goes with the new one."""
+        conn = connect()
+        try:
+            dom = conn.lookupByName(self.name)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                self.ended.set()  # it really is gone
+            raise
+        if conn is not self._conn:
+            self._callback = None  # it died with the old connection
+            self._conn = conn
+            self._callback = conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_event, None
+            )
+        self._dom = dom
+        log.event(LOG, "libvirt handle renewed", domain=self.name)
 
     def wait_ended(self, timeout: float | None = None) -> bool:
         """True once the domain is gone; the event also covers an end we did not see."""
@@ -95,7 +121,7 @@ class Domain:
     def destroy(self) -> None:
         """Idempotent: a domain that has already gone is fine."""
         try:
-            self._dom.destroy()
+            self._destroy_once()
         except libvirt.libvirtError as err:
             if err.get_error_code() not in (
                 libvirt.VIR_ERR_NO_DOMAIN,
@@ -104,6 +130,19 @@ class Domain:
                 raise VMError(f"cannot destroy {self.name}: {err.get_error_message()}") from err
         self.ended.set()
         self._unregister()
+
+    def _destroy_once(self) -> None:
+        try:
+            self._dom.destroy()
+        except libvirt.libvirtError as err:
+            if err.get_error_code() not in (
+                libvirt.VIR_ERR_INVALID_CONN,
+                libvirt.VIR_ERR_SYSTEM_ERROR,
+                libvirt.VIR_ERR_RPC,
+            ):
+                raise
+            self._reconnect()  # a stale handle after a libvirtd restart
+            self._dom.destroy()
 
 
 @dataclass(frozen=True)

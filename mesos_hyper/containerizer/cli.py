@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     except HyperError as err:
         print(f"mesos-hyper-containerizer {command}: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:  # never a traceback: the agent shows stderr to the operator
+        print(
+            f"mesos-hyper-containerizer {command}: internal error: {type(err).__name__}: {err}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from mesos_hyper import log
 from mesos_hyper.containerizer import executor_process, messages, recordio
+from mesos_hyper.errors import HyperError
 from mesos_hyper.state import ContainerRecord, Limits, StateStore, Status, Termination, default_root
 
 if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
@@ -23,7 +24,10 @@ if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
 
 LOG = logging.getLogger(__name__)
 LAUNCH_FILE = "launch.pb"
-EXECUTOR_KILL_GRACE_S = 10.0
+EXECUTOR_KILL_GRACE_S = 10.0  # the executor's TERM_BUDGET_S: it reports and cleans up within it
+# Terminated records older than this go at the next launch or recover (some are never both
+# waited on and destroyed: the agent SIGKILLs a pending wait before it destroys).
+RECORD_TTL_S = float(os.environ.get("MESOS_HYPER_RECORD_TTL_SECONDS") or 3600)
 
 
 def _store() -> StateStore:
@@ -45,6 +49,7 @@ def launch(stdin: BinaryIO) -> None:
     raw = recordio.read_record(stdin)
     request = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
     store = _store()
+    store.collect(RECORD_TTL_S)
     store.create(request.container_id, sandbox=request.directory, limits=_limits(request.resources))
     cid = request.container_id
     try:
@@ -75,19 +80,27 @@ def _executor(record: ContainerRecord) -> tuple[int | None, int | None]:
     return record.pids.get("executor"), record.pids.get("executor_start")
 
 
-def _cleanup_vm(record: ContainerRecord) -> None:
+def _cleanup_vm(record: ContainerRecord) -> bool:
     """The VM, then what the isolators left on the host, of a container whose executor is
-    gone (idempotent)."""
+    gone (idempotent). Never raises: False, with the failures logged, when some of it is
+    still there (libvirtd down, say); the next destroy or recover tries again."""
     import isolators
 
+    clean = True
     if record.domain:
         from vmctl.lifecycle import destroy_by_name
 
-        destroy_by_name(record.domain)
+        try:
+            destroy_by_name(record.domain)
+        except Exception as err:
+            log.event(LOG, "VM cleanup failed", logging.ERROR, domain=record.domain, error=err)
+            clean = False
     try:
         isolators.cleanup(record.container_id)
     except Exception as err:
         log.event(LOG, "isolator cleanup failed", logging.ERROR, error=err)
+        clean = False
+    return clean
 
 
 def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -99,19 +112,26 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
     pid, started = _executor(record)
 
     def watch_executor() -> None:
-        if pid and started:
-            executor_process.wait_exit(pid, started)
-        time.sleep(0.5)  # the executor writes its termination just before it exits
-        current = store.get(cid)
-        if current.live:
-            _cleanup_vm(current)
+        """Whatever fails here, the wait still gets its Termination."""
+        message = "executor exited unexpectedly"
+        try:
+            if pid and started:
+                executor_process.wait_exit(pid, started)
+            time.sleep(0.5)  # the executor writes its termination just before it exits
+            current = store.get(cid)
+            if current.live and not _cleanup_vm(current):
+                message += " (its VM or network could not all be removed yet; see the log)"
+        except Exception as err:
+            log.event(LOG, "wait watcher failed", logging.ERROR, error=err)
+            message += f" ({type(err).__name__}: {err})"
+        finally:
             store.mark_terminated(
                 cid,
                 Termination(
                     status=messages.signal_status(signal.SIGKILL),
                     state="TASK_FAILED",
                     reasons=("REASON_EXECUTOR_TERMINATED",),
-                    message="executor exited unexpectedly",
+                    message=message,
                 ),
             )
 
@@ -124,6 +144,8 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
         stdout,
         messages.build_termination(term.status, term.state, tuple(term.reasons), term.message),
     )
+    stdout.flush()
+    store.closed_by(cid, "waited")
 
 
 def destroy(stdin: BinaryIO) -> None:
@@ -135,7 +157,7 @@ def destroy(stdin: BinaryIO) -> None:
     pid, started = _executor(record)
     executor_process.kill(pid, started, EXECUTOR_KILL_GRACE_S)
     record = store.get(cid)
-    _cleanup_vm(record)
+    clean = _cleanup_vm(record)
     if record.live:
         store.mark_terminated(
             cid,
@@ -146,6 +168,9 @@ def destroy(stdin: BinaryIO) -> None:
                 message="container destroyed",
             ),
         )
+    if not clean:
+        raise HyperError(f"container {cid}: its VM or network could not all be removed (see log)")
+    store.closed_by(cid, "destroyed")
     log.event(LOG, "destroyed", container=cid)
 
 
@@ -212,14 +237,15 @@ def containers(stdout: BinaryIO) -> None:
 def recover() -> None:
     """Reconcile records with the processes and VMs that survived a restart."""
     store = _store()
-    known_domains = set()
+    store.collect(RECORD_TTL_S)
+    live_domains = set()  # a terminated container's VM is an orphan like any other
     for record in store.list():
-        if record.domain:
-            known_domains.add(record.domain)
         if not record.live:
             continue
         pid, started = _executor(record)
         if executor_process.alive(pid, started):
+            if record.domain:
+                live_domains.add(record.domain)
             continue
         _cleanup_vm(record)
         store.mark_terminated(
@@ -237,10 +263,12 @@ def recover() -> None:
     from vmctl.network.settings import NetSettings
 
     alive = {r.container_id for r in store.list() if r.live}
-    for gone in net.collect(NetSettings.from_env(), alive):
-        log.event(LOG, "removed the network of a dead container", container=gone)
-
     for info in list_ours():
-        if info.metadata.get("state-root") == str(store.root) and info.name not in known_domains:
+        if info.metadata.get("state-root") == str(store.root) and info.name not in live_domains:
             destroy_by_name(info.name)
             log.event(LOG, "destroyed an orphan VM", domain=info.name)
+    removed, failed = net.collect(NetSettings.from_env(), alive)
+    for gone in removed:
+        log.event(LOG, "removed the network of a dead container", container=gone)
+    if failed:
+        raise HyperError(f"the network of {', '.join(failed)} could not be removed (see log)")

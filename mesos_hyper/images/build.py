@@ -302,7 +302,7 @@ def demo_rootfs(dest: Path) -> None:
     """
     busybox = _busybox()
     listing = subprocess.run(
-        [str(busybox), "--list"], capture_output=True, text=True, check=True
+        [str(busybox), "--list"], capture_output=True, text=True, check=True, timeout=30
     ).stdout.split()
     for name, mode in {
         "bin": 0o755,

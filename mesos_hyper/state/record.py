@@ -76,6 +76,9 @@ class ContainerRecord:
     limits: Limits = field(default_factory=Limits)
     termination: Termination | None = None
     terminated_at: float | None = None
+    # the agent's calls that close a container; once both came, the record can go
+    waited: bool = False
+    destroyed: bool = False
 
     @property
     def live(self) -> bool:
@@ -180,4 +183,6 @@ def _build(data: dict[str, Any]) -> ContainerRecord:
             message=_opt(term.get("message"), str),
         ),
         terminated_at=_opt(data.get("terminated_at"), float),
+        waited=bool(_opt(data.get("waited"), bool)),
+        destroyed=bool(_opt(data.get("destroyed"), bool)),
     )

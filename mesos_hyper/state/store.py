@@ -13,6 +13,7 @@ records are only ever replaced by rename, so a read sees an old or a new record.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -218,6 +219,29 @@ class StateStore:
         with self._store_lock(), self._container_locked(container_id):
             shutil.rmtree(directory)
         log.event(logger, "state record removed", container=container_id)
+
+    def closed_by(self, container_id: str, call: str) -> None:
+        """The agent's ``wait`` or ``destroy`` is done with the container; once both are and
+        it has terminated, its record goes (state must not grow without bound)."""
+        try:
+            record = self.update(container_id, **{call: True})
+        except NotFoundError:
+            return
+        if not record.live and record.waited and record.destroyed:
+            with contextlib.suppress(NotFoundError):
+                self.remove(container_id)
+
+    def collect(self, max_age_s: float) -> list[str]:
+        """Remove the records of containers that terminated over ``max_age_s`` ago (the
+        agent never waits on or destroys some of them: a wait it SIGKILLed, say)."""
+        now, gone = time.time(), []
+        for record in self.list():
+            ended = record.terminated_at
+            if not record.live and ended is not None and now - ended > max_age_s:
+                with contextlib.suppress(NotFoundError):
+                    self.remove(record.container_id)
+                    gone.append(record.container_id)
+        return gone
 
     # ---- waiting ---------------------------------------------------------
 

@@ -50,12 +50,15 @@ class GuestArtifacts:
 
 
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    kw.setdefault("timeout", 600)  # a compile or depmod of the guest: minutes at worst
     try:
         return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
     except FileNotFoundError as err:
         raise HyperError(
             f"guest build needs {cmd[0]}: install it (scripts/install.sh does)"
         ) from err
+    except subprocess.TimeoutExpired:
+        raise HyperError(f"guest build: {cmd[0]} did not finish within {kw['timeout']}s") from None
     except subprocess.CalledProcessError as err:
         detail = (err.stderr or err.stdout or "").strip().splitlines()[-1:] or [""]
         raise HyperError(f"guest build: {' '.join(cmd[:3])} failed: {detail[0]}") from err

@@ -60,6 +60,8 @@ def _nft(settings: NetSettings, args: list[str], script: str | None = None) -> s
         res = subprocess.run(cmd, input=script, capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
         raise HyperError("nft not found: install nftables") from None
+    except subprocess.TimeoutExpired:
+        raise HyperError(f"nft {' '.join(args)} did not answer within 30s") from None
     if res.returncode != 0:
         raise HyperError(f"nft {' '.join(args)} failed: {res.stderr.strip()[:400]}")
     return res.stdout
