@@ -85,6 +85,7 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
     gone (idempotent). Never raises: False, with the failures logged, when some of it is
     still there (libvirtd down, say); the next destroy or recover tries again."""
     import isolators
+    from mesos_hyper.sandbox.outputs import release_outputs
 
     clean = True
     if record.domain:
@@ -95,6 +96,8 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
         except Exception as err:
             log.event(LOG, "VM cleanup failed", logging.ERROR, domain=record.domain, error=err)
             clean = False
+    if clean and record.sandbox:  # no guest left to swap them: a dead executor's pins go
+        release_outputs(record.sandbox)
     try:
         isolators.cleanup(record.container_id)
     except Exception as err:

@@ -32,7 +32,7 @@ from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
 from mesos_hyper.executor.task_status import Outcome, from_limitation
 from mesos_hyper.images.store import ImageStore
-from mesos_hyper.sandbox.beneath import open_append
+from mesos_hyper.sandbox.outputs import open_outputs, release_outputs
 from mesos_hyper.state import StateStore, Termination
 
 LOG = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ class PodExecutor:
         self._lock = threading.Lock()
         self._terminating = threading.Event()
         # One pair of output files per executor, as Mesos has: opened once, before any
-        # guest runs, never by name again (the sandbox is guest-writable).
-        self.outputs = (open_append(self.sandbox, "stdout"), open_append(self.sandbox, "stderr"))
+        # guest runs, never by name again (the sandbox is guest-writable), pinned meanwhile.
+        self.outputs = open_outputs(self.sandbox)
         self.pods = PodManager(
             launch,
             settings.framework_id,
@@ -213,6 +213,7 @@ class PodExecutor:
             self.pods.teardown()  # idempotent; after an unexpected error it is all we can do
             for stream in self.outputs:
                 stream.close()
+            release_outputs(self.sandbox)
         outcome = self.last_outcome or Outcome("TASK_KILLED", "executor shut down")
         code = 0 if outcome.state == "TASK_FINISHED" else 1
         self.store.mark_terminated(
