@@ -31,6 +31,39 @@ def _pod_task(name: str, ref: str, executor_id: str) -> mesos_pb2.TaskInfo:
     return info
 
 
+UNPIN_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        int fd = open(argv[i], O_RDONLY), flags = 0;
+        if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) { perror(argv[i]); continue; }
+        flags &= ~FS_APPEND_FL;
+        if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) perror(argv[i]);
+        else printf("unpinned %s\n", argv[i]);
+    }
+    return 0;
+}
+"""
+
+
+def _unpin_layer(tmp_path: Path):
+    """A guest tool that tries to clear the append-only pin itself (chattr -a)."""
+    import subprocess
+
+    from mesos_hyper.images.build import layer_from_dir
+
+    src, root = tmp_path / "unpin.c", tmp_path / "unpin-root"
+    (root / "bin").mkdir(parents=True)
+    src.write_text(UNPIN_C)
+    subprocess.run(
+        ["gcc", "-static", "-O1", "-o", str(root / "bin/unpin"), str(src)], check=True, timeout=120
+    )
+    return layer_from_dir(root)
+
+
 def _usage_answers_quickly(agent, container_id: str) -> float:  # noqa: F811
     started = time.monotonic()
     agent.ecp.usage(container_id)
@@ -46,20 +79,24 @@ def test_planted_output_links_never_reach_the_host(agent, registry, busybox_laye
     canary.write_text("untouched\n")
     before = _digest(canary)
     plant = (  # each step on its own: the pinned files refuse the first ones
-        "cd /mnt/mesos/sandbox; rm -f stdout stderr; mv stdout moved;"
+        "cd /mnt/mesos/sandbox; /bin/unpin stdout stderr; rm -f stdout stderr; mv stdout moved;"
         f" ln -sf {outside}/pwned-out stdout; ln -sf {canary} stderr;"
         " ln -s /etc etc-link; ln -s .. up; mkfifo fifo; touch planted; sleep 1000"
     )
     refs = {}
+    layers = [busybox_layer, _unpin_layer(tmp_path)]
     for name, script in (("planter", plant), ("joiner", "echo second-task-out; echo err >&2")):
         refs[name] = f"{registry.host}/t/hostile-{name}:1"
-        push_image(build_image([busybox_layer], cmd=["/bin/sh", "-c", script]), refs[name])
+        push_image(build_image(layers, cmd=["/bin/sh", "-c", script]), refs[name])
     record = agent.launch_task(_pod_task("planter", refs["planter"], "hostile-pod"))
     agent.wait_for_state("planter", mesos_pb2.TASK_RUNNING, timeout=120)
     sandbox = Path(record.directory)
     agent.wait_for(lambda: (sandbox / "planted").exists(), timeout=60)
     for name in ("stdout", "stderr"):  # pinned append-only: not unlinked, moved or replaced
         assert (sandbox / name).is_file() and not (sandbox / name).is_symlink()
+    # the guest's own FS_IOC_SETFLAGS through virtiofs is refused: it cannot unpin them
+    assert "unpinned" not in (sandbox / "stdout").read_text()
+    assert "stdout: " in (sandbox / "stderr").read_text()  # unpin's perror
     assert (sandbox / "etc-link").is_symlink() and (sandbox / "fifo").is_fifo()
 
     agent.launch_task(_pod_task("joiner", refs["joiner"], "hostile-pod"))

@@ -5,8 +5,8 @@ The agent is another matter: it appends every ECP call's stderr to ``<sandbox>/s
 name, and a 1.0.x agent follows links, so a guest that swapped the file for a link to a
 host file would have the agent (root) append to that host file. While the pod runs we
 therefore set the append-only attribute (``chattr +a``) on both files: nobody can then
-unlink, rename or truncate them, the guest included (virtiofsd cannot change the attribute
-back: it holds no CAP_LINUX_IMMUTABLE and passes no ioctl), while appends, which is all the
+unlink, rename or truncate them, the guest included (virtiofsd passes no flags ioctl: the
+guest's FS_IOC_SETFLAGS gets ENOTTY), while appends, which is all the
 agent and we do, still work. The attribute is cleared when the container ends, so that the
 agent's garbage collection can remove the sandbox.
 """
