@@ -110,7 +110,7 @@ say "make -j$JOBS (about 20 minutes on 2 cores; progress every 100 compiled file
 start=$(date +%s)
 set +e
 make -j"$JOBS" 2>&1 | tee make.log | awk '
-  /^ *(CXX|CC|CXXLD|CCLD) / { n++; if (n % 100 == 0) { printf "==> build-mesos: %d files compiled\n", n > "/dev/stderr"; fflush() } }
+  /^libtool: compile|^ *(CXX|CC) / { n++; if (n % 100 == 0) { printf "==> build-mesos: %d files compiled\n", n > "/dev/stderr"; fflush() } }
   /error:/ { print > "/dev/stderr" }'
 status=${PIPESTATUS[0]}
 set -e
