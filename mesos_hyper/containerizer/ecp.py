@@ -98,6 +98,9 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
             clean = False
     if clean and record.sandbox:  # no guest left to swap them: a dead executor's pins go
         release_outputs(record.sandbox)
+    from mesos_hyper.executor.exec_socket import socket_path
+
+    socket_path(record.container_id).unlink(missing_ok=True)  # a SIGKILLed executor's
     try:
         isolators.cleanup(record.container_id)
     except Exception as err:

@@ -81,7 +81,6 @@ class PodExecutor:
             send_update=self.connection.send_update,
             default_image=default_image,
             task_env=self._task_env,
-            default_grace_s=settings.shutdown_grace_period,
         )
 
     # ---- events from the agent -------------------------------------------------

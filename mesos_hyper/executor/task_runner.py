@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 MIB = 1 << 20
 T = TypeVar("T")
+# Mesos's command executor: a KILL without a kill policy, for a task without one
+DEFAULT_KILL_GRACE_S = 3.0
 
 SendUpdate = Callable[..., Any]  # AgentConnection.send_update
 
@@ -57,7 +59,6 @@ class TaskContext:
     send_update: SendUpdate
     default_image: str | None
     task_env: Callable[[TaskSpec], dict[str, str]]
-    default_grace_s: float
 
 
 class TaskRunner:
@@ -98,13 +99,22 @@ class TaskRunner:
     # ---- kill ----------------------------------------------------------------------
 
     def kill(self, grace_s: float | None, why: Outcome | None = None) -> None:
-        """Stop the task in whatever phase it is; the terminal status follows from _run."""
+        """Stop the task in whatever phase it is; the terminal status follows from _run.
+
+        The grace is the KILL's kill policy, else the task's, else 3 s, as Mesos's command
+        executor has it.
+        """
         with self._lock:
             if why is not None and self.ended_by is None:
                 self.ended_by = why
             self.kill_requested.set()
             pod, index = self.pod, self.index
-        grace = grace_s if grace_s is not None else self.ctx.default_grace_s
+        if grace_s is not None:  # the KILL's own policy, or the executor's shutdown
+            grace = grace_s
+        elif self.spec.kill_grace_seconds is not None:
+            grace = self.spec.kill_grace_seconds
+        else:
+            grace = DEFAULT_KILL_GRACE_S
         log.event(LOG, "kill", task_id=self.task_id, phase=self.phase, grace_s=grace)
         if pod is not None and index is not None:
             threading.Thread(

@@ -144,7 +144,8 @@ def ensure_base(settings: NetSettings) -> None:
     }
     if {("inet", TABLE), ("bridge", TABLE)} <= have:
         return
-    script = "".join(f"destroy table {fam} {TABLE}\n" for fam, name in have if name == TABLE)
+    # `delete`, not `destroy`: nftables 1.0.6 (Debian 12) has no `destroy`; these exist
+    script = "".join(f"delete table {fam} {TABLE}\n" for fam, name in have if name == TABLE)
     _nft(settings, ["-f", "-"], script + _base_script(settings))
 
 
