@@ -3,46 +3,34 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.leaks import LeakCheck
 
 # Failing registry calls give up after this long (production default: 60 s).
 os.environ.setdefault("MESOS_HYPER_REGISTRY_RETRY_SECONDS", "3")
 os.environ.setdefault("MESOS_HYPER_LOG_LEVEL", "INFO")
 
 
-def _qemu_pids() -> set[int]:
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"qemu-system" in f.read().split(b"\0")[0]:
-                        pids.add(int(entry))
-            except OSError:
-                continue
-    return pids
-
-
 @pytest.fixture
-def no_leaks():
-    """Fails the test if it leaves a domain of ours or a QEMU process behind."""
-    from vmctl.lifecycle import list_ours
+def no_leaks() -> Iterator[LeakCheck]:
+    """Fails the test if it leaves anything of a container behind (see tests.leaks):
+    domains, QEMU/virtiofsd/executor processes, taps, nft rules, leases, overlays, live
+    records, exec sockets.
 
-    before_domains = {d.name for d in list_ours()}
-    before_qemu = _qemu_pids()
-    from vmctl.network import links
-    from vmctl.network.settings import NetSettings
+    A fixture that gives an agent its own root registers it before use with
+    ``no_leaks.watch_agent(agent)`` (or ``watch_root``), and calls ``no_leaks.check()``
+    before it deletes that root; the check at teardown repeats nothing already reported.
+    """
+    from tests.leaks import LeakCheck
 
-    before_taps = set(links.list_taps(NetSettings.from_env()))
-    yield
-    leaked = {d.name for d in list_ours()} - before_domains
-    assert not leaked, f"leaked libvirt domains: {leaked}"
-    assert not (_qemu_pids() - before_qemu), "leaked qemu processes"
-    from vmctl.network import links
-    from vmctl.network.settings import NetSettings
-
-    assert not (set(links.list_taps(NetSettings.from_env())) - before_taps), "leaked taps"
+    check = LeakCheck.for_host()
+    yield check
+    check.check()
 
 
 @pytest.fixture(scope="session", autouse=True)

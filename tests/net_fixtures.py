@@ -16,6 +16,9 @@ from pyroute2 import IPRoute, netns
 
 from vmctl.network.netns import run_in_netns, with_netlink
 
+# In the names of this process's namespaces: the leak check sees only its own, never those
+# of another test session running on the same machine.
+SESSION_TAG = f"{os.getpid():x}"
 OUTSIDE_HOST_IP = "192.168.77.1"
 OUTSIDE_IP = "192.168.77.2"
 
@@ -27,7 +30,7 @@ class TestNet:
     made: list[str]
 
     def add_ns(self, prefix: str) -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        name = f"{prefix}-{SESSION_TAG}-{uuid.uuid4().hex[:8]}"
         netns.create(name)
         self.made.append(name)
         return name
@@ -152,8 +155,9 @@ def connect(
 
 
 def leftovers(prefix: str) -> list[str]:
+    """This session's namespaces named ``prefix...`` that still exist."""
     return (
-        [n for n in os.listdir("/run/netns") if n.startswith(prefix)]
+        [n for n in os.listdir("/run/netns") if n.startswith(prefix) and f"-{SESSION_TAG}-" in n]
         if os.path.isdir("/run/netns")
         else []
     )

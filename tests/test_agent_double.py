@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import struct
+import subprocess
 import sys
 import textwrap
 import time
@@ -32,6 +34,8 @@ from tests.agent_double import (
     ECPTimeout,
     Event,
     ExecutorState,
+    UnexpectedECPFailures,
+    procs,
 )
 from tests.agent_double.durations import format_duration
 from tests.agent_double.jsonmap import from_json, to_json
@@ -401,6 +405,85 @@ def test_failed_launch_fails_the_task(agent: Agent, fake: FakeECP) -> None:
     assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LAUNCH_FAILED
     assert status.message.startswith("Failed to launch container: ")
     assert fake.calls("wait") == [] and fake.calls("destroy") == []
+
+
+def _running_agent(tmp_path: Path, fake: FakeECP, task_id: str) -> tuple[Agent, str]:
+    agent = Agent(tmp_path, fake.argv, fake.env, timeout=15)
+    record = agent.launch_task(command_task(task_id))
+    fake.wait_for_call("wait")
+    return agent, record.container_id
+
+
+def test_a_failed_destroy_fails_the_shutdown_unless_expected(tmp_path: Path, fake: FakeECP) -> None:
+    fake.mode("fail-destroy")
+    agent, container_id = _running_agent(tmp_path / "a", fake, "t-fd")
+    with pytest.raises(UnexpectedECPFailures, match=f"destroy {container_id}: .*status 3"):
+        agent.shutdown()
+    assert "fake failure detail" in agent.errors[0]  # the ECP's stderr tail, as the log has
+
+    agent, container_id = _running_agent(tmp_path / "b", fake, "t-fd2")
+    expected = agent.expect_failure("destroy", "exited with status 3", container_id)
+    agent.shutdown()  # declared: no error
+    assert [f.container_id for f in expected.seen] == [container_id]
+
+
+def test_a_failed_wait_fails_the_shutdown(tmp_path: Path, fake: FakeECP) -> None:
+    fake.mode("fail-wait")
+    agent = Agent(tmp_path, fake.argv, fake.env, timeout=15)
+    record = agent.launch_task(command_task("t-fw"))
+    status = agent.wait_for_state("t-fw", mesos_pb2.TASK_FAILED)
+    assert status.message == "Abnormal executor termination"
+    with pytest.raises(UnexpectedECPFailures, match=f"wait {record.container_id}: "):
+        agent.shutdown()
+
+
+def test_a_failed_orphan_destroy_is_logged_and_recovery_goes_on(
+    tmp_path: Path, fake: FakeECP
+) -> None:
+    (fake.dir / "containers").write_text("orphan\n")
+    fake.mode("fail-destroy")
+    ecp = invoker(tmp_path, fake)
+    result = ecp.recover({})
+    assert result.orphans == {"orphan"}
+    assert result.orphan_terminations["orphan"].status == 9  # unwait still SIGKILLs the wait
+    assert [(f.command, f.container_id) for f in ecp.failures] == [("destroy", "orphan")]
+    ecp.close()
+
+
+def test_killtree_stops_each_process_before_listing_its_children(tmp_path: Path) -> None:
+    """A shell forking all the time: nothing it forks escapes (stout stops, then walks)."""
+    spawner = subprocess.Popen(
+        ["sh", "-c", "while :; do sleep 1000 & sleep 0.01; done"], start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while len(procs.session_members(spawner.pid)) < 10:
+            assert time.monotonic() < deadline, "the spawner did not fork"
+            time.sleep(0.05)
+        killed = procs.killtree(spawner.pid)
+        assert spawner.pid in killed and len(killed) >= 10
+        spawner.wait(10)
+        assert procs.wait_gone(procs.session_members(spawner.pid), time.monotonic() + 10) == set()
+        assert procs.session_members(spawner.pid) == set()
+    finally:
+        for pid in procs.session_members(spawner.pid):
+            os.kill(pid, signal.SIGKILL)
+        spawner.kill()
+        spawner.wait()
+
+
+def test_wait_gone_returns_when_the_process_exits_not_at_the_deadline() -> None:
+    quick = subprocess.Popen(["sleep", "0.2"])
+    stuck = subprocess.Popen(["sleep", "1000"])
+    try:
+        started = time.monotonic()
+        assert procs.wait_gone([quick.pid], started + 30) == set()
+        assert time.monotonic() - started < 10
+        assert procs.wait_gone([stuck.pid], time.monotonic() + 0.3) == {stuck.pid}
+    finally:
+        stuck.kill()
+        stuck.wait()
+        quick.wait()
 
 
 def test_duration_format_matches_stout() -> None:

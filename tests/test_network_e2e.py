@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,19 +29,33 @@ WEB = "mkdir -p /www; echo web on $PORT0 > /www/index.html; exec busybox httpd -
 
 @pytest.fixture
 def root(no_leaks):
+    """The agents' shared state root; leftovers in it are checked before it goes."""
     path = Path(tempfile.mkdtemp(prefix="mh-test-net."))
     path.chmod(0o711)
+    no_leaks.watch_root(path)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        no_leaks.check()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
-def _agent(tmp_path: Path, root: Path, name: str) -> Agent:
-    env = {
-        **os.environ,
-        "MESOS_HYPER_ROOT": str(root),
-        "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
-    }
-    return Agent(tmp_path / name, ECP, env, timeout=120, registration_timeout=120)
+@pytest.fixture
+def make_agent(tmp_path, root, no_leaks) -> Callable[[str], Agent]:
+    """``make_agent(name)``: an agent double on ``root`` whose leftovers no_leaks checks
+    (the test shuts it down; root's teardown checks before the root goes)."""
+
+    def make(name: str) -> Agent:
+        env = {
+            **os.environ,
+            "MESOS_HYPER_ROOT": str(root),
+            "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
+        }
+        agent = Agent(tmp_path / name, ECP, env, timeout=120, registration_timeout=120)
+        no_leaks.watch_agent(agent)
+        return agent
+
+    return make
 
 
 def _ports(info: mesos_pb2.TaskInfo, *ports: int) -> None:
@@ -86,12 +101,12 @@ def _settings(root: Path) -> NetSettings:
 
 
 def test_bridge_port_mapping_serves_from_outside_and_leaves_nothing(
-    tmp_path,
+    make_agent,
     root,
     image,  # noqa: F811
     pod_network_namespace,
 ):
-    agent = _agent(tmp_path, root, "a")
+    agent = make_agent("a")
     try:
         info = task("web", image, WEB)
         _bridge(info, 31080, 8080)
@@ -115,13 +130,13 @@ def test_bridge_port_mapping_serves_from_outside_and_leaves_nothing(
 
 
 def test_frameworks_are_walled_off_from_each_other_and_from_the_host(
-    tmp_path,
+    make_agent,
     root,
     image,  # noqa: F811
     pod_network_namespace,
 ):
     net = pod_network_namespace
-    first, second = _agent(tmp_path, root, "f1"), _agent(tmp_path, root, "f2")
+    first, second = make_agent("f1"), make_agent("f2")
     settings = _settings(root)
     # the agent host's own service, on every address it has (the gateway comes later)
     host_service = Server(net.host, "0.0.0.0", 9999)
@@ -169,14 +184,13 @@ SERVE_UNTIL_STOP = (
 
 @pytest.mark.parametrize("kind", ["HTTP", "TCP"])
 def test_http_and_tcp_health_checks_follow_the_server(
-    tmp_path,
-    root,
+    make_agent,
     image,  # noqa: F811
     pod_network_namespace,
     kind,
 ):
     """Healthy while the pod's server answers, unhealthy once it is gone, then killed."""
-    agent = _agent(tmp_path, root, "a")
+    agent = make_agent("a")
     try:
         info = task("checked", image, SERVE_UNTIL_STOP)
         hc = info.health_check
@@ -209,14 +223,14 @@ def test_http_and_tcp_health_checks_follow_the_server(
 
 
 def test_a_later_task_of_a_pod_brings_its_own_port(
-    tmp_path,
+    make_agent,
     root,
     registry,  # noqa: F811
     busybox_layer,  # noqa: F811
     pod_network_namespace,
 ):
     """Tasks of one executor share the VM; each one's host port lives as long as the task."""
-    agent = _agent(tmp_path, root, "a")
+    agent = make_agent("a")
     executor = mesos_pb2.ExecutorInfo(name="pod executor")
     executor.executor_id.value = "pod-1"
     executor.command.value = "unused: mesos-hyper is the executor"

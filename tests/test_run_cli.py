@@ -28,6 +28,12 @@ def image_root():
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _leaks_in_image_root(image_root, no_leaks):
+    """The guests' overlays live under image_root: no_leaks checks it as well."""
+    no_leaks.watch_root(image_root)
+
+
 @pytest.fixture(scope="module")
 def busybox_layer():
     with tempfile.TemporaryDirectory() as tmp:

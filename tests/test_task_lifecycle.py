@@ -78,6 +78,7 @@ def test_kill_during_the_pull_abandons_it(tmp_path, no_leaks):
         "MESOS_HYPER_REGISTRY_RETRY_SECONDS": "120",  # the pull would take two minutes
     }
     double = AgentDouble(tmp_path, ECP, env, timeout=120, registration_timeout=120)
+    no_leaks.watch_agent(double)
     try:
         unreachable = f"127.0.0.1:{free_port()}/t/never:1"
         record = double.launch_task(task("pulling", unreachable, "true"))
@@ -85,8 +86,11 @@ def test_kill_during_the_pull_abandons_it(tmp_path, no_leaks):
         time.sleep(1.0)  # well into the registry's retries
         _kill_and_check(double, record, "pulling")
     finally:
-        double.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            double.shutdown()
+            no_leaks.check()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def test_kill_during_boot_destroys_the_vm(agent, image):  # noqa: F811

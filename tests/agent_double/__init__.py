@@ -5,8 +5,16 @@ http.cpp, containerizer.cpp), not from mesos_hyper, so that it can catch our
 own misreadings of the protocol.
 """
 
-from .agent import Agent, LeakError
-from .ecp import ContainerNotRunning, ECPError, ECPInvoker, ECPTimeout, Invocation, RecoverResult
+from .agent import Agent, ExpectedFailure, LeakError, UnexpectedECPFailures
+from .ecp import (
+    ContainerNotRunning,
+    ECPError,
+    ECPFailure,
+    ECPInvoker,
+    ECPTimeout,
+    Invocation,
+    RecoverResult,
+)
 from .executor_api import AgentHTTP, EventStream
 from .executor_info import AgentFlags, command_executor_info, executor_environment
 from .jsonmap import from_json, to_json
@@ -20,16 +28,19 @@ __all__ = [
     "Call",
     "ContainerNotRunning",
     "ECPError",
+    "ECPFailure",
     "ECPInvoker",
     "ECPTimeout",
     "Event",
     "EventStream",
     "ExecutorRecord",
     "ExecutorState",
+    "ExpectedFailure",
     "Invocation",
     "LeakError",
     "ReceivedUpdate",
     "RecoverResult",
+    "UnexpectedECPFailures",
     "command_executor_info",
     "executor_environment",
     "from_json",

@@ -4,7 +4,9 @@ Mirrors src/slave/containerizer/external_containerizer.cpp: which command gets
 which stdin record, what is read back, the queueing of calls behind `launch`,
 the destroy sequence (destroy, then SIGKILL of the pending `wait` tree) and
 recovery (recover, containers, wait + destroy of orphans). Every call has a
-deadline so a broken ECP fails the test instead of hanging it.
+deadline so a broken ECP fails the test instead of hanging it. Failures the
+1.0.4 containerizer only logs (an orphan's `destroy` during recovery) are kept
+in `ECPInvoker.failures` for the test side to report.
 """
 
 from __future__ import annotations
@@ -48,6 +50,19 @@ class ECPTimeout(ECPError):
 
 class ContainerNotRunning(ECPError):
     """The agent has no such active container ("Container '...' not running")."""
+
+
+@dataclass(frozen=True)
+class ECPFailure:
+    """A failed ECP call that a 1.0.4 agent would only LOG(ERROR), not surface."""
+
+    command: str
+    container_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        target = f" {self.container_id}" if self.container_id else ""
+        return f"{self.command}{target}: {self.message}"
 
 
 @dataclass
@@ -99,6 +114,7 @@ class ECPInvoker:
         self.agent_env = dict(agent_env)
         self.timeout = timeout
         self.invocations: list[Invocation] = []
+        self.failures: list[ECPFailure] = []
         self._processes: list[ECPProcess] = []
         self._actives: dict[str, _Container] = {}
         self._lock = threading.RLock()
@@ -381,10 +397,11 @@ class ECPInvoker:
                 return
             process = container.wait_process
         if process is None:
-            self._cleanup(container_id)
+            self._cleanup(container_id)  # "not being waited on"
             return
-        if not procs.killtree(process.pid):
-            self._cleanup(container_id)
+        # An empty tree (the wait already exited) is no error to stout's killtree:
+        # cleanup is left to the wait's own callback (`_run_wait`), as in 1.0.4.
+        procs.killtree(process.pid)
 
     def containers(self) -> set[str]:
         """`containers`: nothing on stdin, one Containers record on stdout."""
@@ -396,7 +413,8 @@ class ECPInvoker:
         """`recover`, `containers`, then wait + destroy every orphan.
 
         `known` maps the container ids the agent's checkpointed state holds
-        (latest, incomplete runs) to their (sandbox, user).
+        (latest, incomplete runs) to their (sandbox, user). A failed orphan
+        `destroy` is only logged by 1.0.4: it goes to `failures`, not raised.
         """
         process = self._invoke("recover")
         self._check(process, self._status(process))
@@ -419,20 +437,20 @@ class ECPInvoker:
             with self._lock:
                 self._actives[container_id] = container
             futures[container_id] = self.wait(container_id)
-        errors = []
         for container_id in orphans:
             try:
                 self.destroy(container_id)
-            except ECPError as exc:
-                errors.append(exc)
+            except ContainerNotRunning:
+                pass
+            except ECPError as exc:  # __destroy logs it; recovery goes on
+                with self._lock:
+                    self.failures.append(ECPFailure("destroy", container_id, str(exc)))
         terminations = {}
         for container_id, future in futures.items():
             try:
                 terminations[container_id] = future.result(self.timeout)
             except TimeoutError as exc:
                 raise ECPTimeout(f"orphan {container_id} was not reaped") from exc
-        if errors:
-            raise errors[0]
         return RecoverResult(recovered, orphans, terminations)
 
     # ---- lifecycle ------------------------------------------------------------

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
+import time
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -33,39 +37,56 @@ def _table() -> dict[int, tuple[int, int, int]]:
     return table
 
 
-def tree(pid: int) -> set[int]:
-    """pid, its descendants, and everything sharing their groups/sessions."""
-    table = _table()
-    if pid not in table:
-        return set()
-    own = os.getpid()
-    mine = table.get(own, (0, os.getpgid(0), os.getsid(0)))
-    members = {pid}
-    changed = True
-    while changed:
-        changed = False
-        groups = {table[p][1] for p in members if p in table}
-        sessions = {table[p][2] for p in members if p in table}
-        # Never reach into the test runner's own group or session.
-        groups.discard(mine[1])
-        sessions.discard(mine[2])
-        for other, (ppid, pgid, sid) in table.items():
-            if other in members or other == own:
-                continue
-            if ppid in members or pgid in groups or sid in sessions:
-                members.add(other)
-                changed = True
-    return members
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def killtree(pid: int) -> set[int]:
-    """SIGSTOP the tree (so nothing forks away), SIGKILL it, SIGCONT it."""
-    members = tree(pid)
-    for sig in (signal.SIGSTOP, signal.SIGKILL, signal.SIGCONT):
-        for member in members:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(member, sig)
-    return members
+    """stout's killtree(pid, SIGKILL, true, true); the pids it signalled.
+
+    Each process is SIGSTOPped *before* the process list is read for its children,
+    groups and sessions: a stopped process cannot fork, and a fork racing the stop
+    is aborted by the pending signal, so nothing escapes the walk. A root that is
+    gone leaves the group and session it led. The test runner's own group and
+    session (and those of the root's parent) are never entered.
+    """
+    table = _table()
+    own = os.getpid()
+    skip_groups = {os.getpgid(0)}
+    skip_sessions = {os.getsid(0)}
+    queue: deque[int] = deque()
+    if pid in table:
+        queue.append(pid)
+        parent = table.get(table[pid][0])
+        if parent is not None:
+            skip_groups.add(parent[1])
+            skip_sessions.add(parent[2])
+    else:
+        queue.extend(p for p, (_, pgid, sid) in table.items() if pgid == pid or sid == pid)
+    visited: set[int] = set()
+    while queue:
+        member = queue.popleft()
+        if member in visited or member == own:
+            continue
+        info = _stat(member)
+        if info is None:
+            continue
+        _signal(member, signal.SIGSTOP)
+        visited.add(member)
+        table = _table()  # read after the stop: complete for this member
+        queue.extend(p for p, (ppid, _, _) in table.items() if ppid == member)
+        _, pgid, sid = info
+        if pgid not in skip_groups:
+            skip_groups.add(pgid)
+            queue.extend(p for p, (_, g, _) in table.items() if g == pgid)
+        if sid not in skip_sessions:
+            skip_sessions.add(sid)
+            queue.extend(p for p, (_, _, s) in table.items() if s == sid)
+    for sig in (signal.SIGKILL, signal.SIGCONT):
+        for member in visited:
+            _signal(member, sig)
+    return visited
 
 
 def session_members(sid: int) -> set[int]:
@@ -79,3 +100,33 @@ def _is_alive(pid: int) -> bool:
     except OSError:
         return False
     return state[state.rindex(")") + 2] != "Z"
+
+
+def wait_gone(pids: Iterable[int], deadline: float) -> set[int]:
+    """Block on pidfds until every pid has exited or `deadline` (monotonic) passes.
+
+    Returns the pids still running then. An exited process counts as gone as soon
+    as it is a zombie, as in `session_members`; nothing polls a clock.
+    """
+    fds: dict[int, int] = {}
+    try:
+        for pid in set(pids):
+            try:
+                fds[os.pidfd_open(pid)] = pid
+            except ProcessLookupError:
+                continue
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        while fds:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for fd, _ in poller.poll(left * 1000):
+                poller.unregister(fd)
+                os.close(fd)
+                del fds[fd]
+        return set(fds.values())
+    finally:
+        for fd in fds:
+            os.close(fd)

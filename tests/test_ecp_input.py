@@ -1,0 +1,57 @@
+"""The ECP program's answers to malformed input and to unknown containers: no VM is booted,
+so these run with the rest of the quick suite (they lived in the VM-marked e2e module)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mesos_hyper.proto import containerizer_pb2
+
+ECP = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
+
+
+def _ecp(tmp_path: Path, command: str, data: bytes | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MESOS_WORK_DIRECTORY": str(tmp_path)}
+    return subprocess.run([*ECP, command], input=data, capture_output=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("command", "data", "needle"),
+    [
+        ("launch", b"", "no data"),
+        ("launch", b"\x10\x00", "length"),
+        ("usage", (100).to_bytes(4, sys.byteorder) + b"abc", "truncated"),
+        ("usage", (1 << 31).to_bytes(4, sys.byteorder), "exceeds"),
+        (
+            "wait",
+            (3).to_bytes(4, sys.byteorder) + b"\xff\xff\xff",
+            "malformed mesos.containerizer.Wait message",
+        ),
+        ("frobnicate", b"", "unknown command"),
+    ],
+)
+def test_malformed_input_is_one_clear_line(
+    tmp_path: Path, command: str, data: bytes, needle: str
+) -> None:
+    res = _ecp(tmp_path, command, data)
+    assert res.returncode != 0
+    err = res.stderr.decode()
+    assert needle and needle.lower() in err.lower(), err
+    assert err.startswith("mesos-hyper-containerizer") and err.count("\n") == 1, err
+
+
+def test_unknown_container_and_empty_containers(tmp_path: Path) -> None:
+    msg = containerizer_pb2.Usage()
+    msg.container_id.value = "nope"
+    raw = msg.SerializeToString()
+    res = _ecp(tmp_path, "usage", len(raw).to_bytes(4, sys.byteorder) + raw)
+    assert res.returncode != 0 and b"nope" in res.stderr
+    res = _ecp(tmp_path, "containers", None)
+    assert res.returncode == 0
+    length = int.from_bytes(res.stdout[:4], sys.byteorder)
+    assert length == len(res.stdout) - 4 == 0
