@@ -66,9 +66,14 @@ def prepare(limits: Limits) -> Tuning:
 
 
 def update(dom: libvirt.virDomain, limits: Limits) -> list[str]:
+    """What could not be applied; a domain that vanished mid-call is one of those, never an
+    error (the agent turns a failed ECP ``update`` into TASK_LOST)."""
     problems: list[str] = []
     for isolator in all_isolators():
-        problems += isolator.update(dom, limits)
+        try:
+            problems += isolator.update(dom, limits)
+        except libvirt.libvirtError as err:
+            problems.append(f"{type(isolator).__name__}: {err.get_error_message()}")
     return problems
 
 

@@ -42,6 +42,10 @@ class Domain:
             self._dom = self._conn.createXML(spec.to_xml(), libvirt.VIR_DOMAIN_START_PAUSED)
         except libvirt.libvirtError as err:
             self._unregister()
+            # libvirtd may have created it and lost the reply (a restart mid-call): the
+            # name is ours alone, so whatever answers to it now must go
+            with contextlib.suppress(VMError, libvirt.libvirtError):
+                destroy_by_name(self.name)
             raise VMError(
                 f"libvirt could not start {self.name}: {err.get_error_message()}"
             ) from err
@@ -134,15 +138,20 @@ class Domain:
     def _destroy_once(self) -> None:
         try:
             self._dom.destroy()
-        except libvirt.libvirtError as err:
-            if err.get_error_code() not in (
-                libvirt.VIR_ERR_INVALID_CONN,
-                libvirt.VIR_ERR_SYSTEM_ERROR,
-                libvirt.VIR_ERR_RPC,
-            ):
+        except libvirt.libvirtError:
+            if _conn_alive(self._conn):
                 raise
-            self._reconnect()  # a stale handle after a libvirtd restart
+            # a stale handle after a libvirtd restart: its errors vary (broken pipe, then
+            # "client socket is closed"), so ask the connection rather than the error code
+            self._reconnect()
             self._dom.destroy()
+
+
+def _conn_alive(conn: libvirt.virConnect) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
 
 
 @dataclass(frozen=True)

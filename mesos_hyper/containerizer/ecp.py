@@ -118,20 +118,21 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
     pid, started = _executor(record)
 
     def watch_executor() -> None:
-        """Whatever fails here, the wait still gets its Termination."""
+        """Whatever fails here, the wait still gets its Termination. The VM's cleanup runs
+        even when the executor recorded its end: it may have lost its VM (libvirtd restarted
+        while it booted) and cannot have removed what it held no handle to."""
         message = "executor exited unexpectedly"
         try:
             if pid and started:
                 executor_process.wait_exit(pid, started)
             time.sleep(0.5)  # the executor writes its termination just before it exits
-            current = store.get(cid)
-            if current.live and not _cleanup_vm(current):
+            if not _cleanup_vm(store.get(cid)):
                 message += " (its VM or network could not all be removed yet; see the log)"
         except Exception as err:
             log.event(LOG, "wait watcher failed", logging.ERROR, error=err)
             message += f" ({type(err).__name__}: {err})"
         finally:
-            store.mark_terminated(
+            store.mark_terminated(  # the first termination recorded wins: the executor's
                 cid,
                 Termination(
                     status=messages.signal_status(signal.SIGKILL),

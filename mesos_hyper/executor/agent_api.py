@@ -35,6 +35,16 @@ class StreamError(HyperError):
     """The agent's event stream broke the record-io framing."""
 
 
+class AgentRefused(HyperError):
+    """SUBSCRIBE answered 4xx: the agent does not know this executor (a 1.0.4 agent says
+    "Executor cannot be found" for one whose launch it gave up on, or did not recover)."""
+
+
+# 4xx answers in a row that mean the agent will never take this executor: it exits then
+# (a launch the agent failed never gets a destroy, so nobody else would end it).
+REFUSALS_TO_GIVE_UP = 3
+
+
 def records(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Split a record-io byte stream into records, strictly and with bounds."""
     buf = b""
@@ -91,12 +101,22 @@ class AgentConnection:
     def _run(self) -> None:
         disconnected_at: float | None = None
         backoff = 0.1
+        refusals = 0
         while not self._closed:
             try:
                 self._subscribe_once()
                 why = "the agent closed the event stream"
+                refusals = 0
+            except AgentRefused as err:
+                refusals += 1
+                why = str(err)
+                if refusals >= REFUSALS_TO_GIVE_UP:
+                    log.event(LOG, "the agent does not know this executor", logging.ERROR, why=why)
+                    self._give_up()
+                    return
             except (requests.RequestException, StreamError, ValueError) as err:
                 why = f"{type(err).__name__}: {err}"
+                refusals = 0
             except Exception:
                 if self._closed:  # close() took the stream from under this reader
                     return
@@ -139,6 +159,8 @@ class AgentConnection:
             timeout=(5, None),
         )
         self._response = resp
+        if 400 <= resp.status_code < 500:
+            raise AgentRefused(f"SUBSCRIBE answered {resp.status_code}: {resp.text[:200]}")
         if resp.status_code != 200:
             raise requests.HTTPError(f"SUBSCRIBE answered {resp.status_code}: {resp.text[:200]}")
         for raw in records(resp.iter_content(chunk_size=None)):
@@ -200,22 +222,38 @@ class AgentConnection:
         with self._cond:
             self._unacked[status["uuid"]] = status
         body = {"type": "UPDATE", **self._ids(), "update": {"status": status}}
-        try:
-            resp = self.session.post(self.url, json=body, timeout=10)
-            if resp.status_code != 202:
-                log.event(
-                    LOG,
-                    "agent refused an update",
-                    logging.WARNING,
-                    code=resp.status_code,
-                    state=state,
-                )
-        except requests.RequestException as err:
-            log.event(
-                LOG, "update not delivered; will resend", logging.WARNING, state=state, error=err
-            )
+        if not self._post_update(body, state):
+            threading.Thread(
+                target=self._resend, args=(status["uuid"], body, state), daemon=True
+            ).start()
         log.event(LOG, "status update", task_id=task_id, state=state, message=message or "")
         return str(status["uuid"])
+
+    def _post_update(self, body: dict[str, Any], state: str) -> bool:
+        try:
+            resp = self.session.post(self.url, json=body, timeout=10)
+        except requests.RequestException as err:
+            log.event(LOG, "update not delivered", logging.WARNING, state=state, error=err)
+            return False
+        if resp.status_code != 202:
+            log.event(
+                LOG, "agent refused an update", logging.WARNING, code=resp.status_code, state=state
+            )
+            return False
+        return True
+
+    def _resend(self, uid: str, body: dict[str, Any], state: str) -> None:
+        """Until delivered or acknowledged: an update a recovering agent refused (503) is
+        otherwise resent only if the stream breaks, which it need not."""
+        delay = 0.5
+        while not (self._closed or self.gone.is_set()):
+            time.sleep(delay)
+            with self._cond:
+                if uid not in self._unacked:
+                    return
+            if self._post_update(body, state):
+                return
+            delay = min(delay * 2, 5.0)
 
     def wait_acknowledged(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

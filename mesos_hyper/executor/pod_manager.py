@@ -24,7 +24,9 @@ from mesos_hyper.errors import HyperError, VMError
 from mesos_hyper.executor import exec_socket, networking
 from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer
 from mesos_hyper.state import StateStore, Status
+from vmctl.domain import domain_name
 from vmctl.guest.protocol import ProcessSpec
+from vmctl.lifecycle import destroy_by_name
 from vmctl.network.firewall import Forward
 from vmctl.network.settings import NetSettings
 from vmctl.pod import Output, Pod, PodConfig
@@ -140,6 +142,9 @@ class PodManager:
             pod, self.pod = self.pod, None
             if pod is not None:
                 self._guarded("VM", pod.destroy)
+            # and by name: a boot that lost its domain (libvirtd restarted mid-call) or a
+            # destroy that failed leaves one we hold no handle to
+            self._guarded("VM by name", lambda: destroy_by_name(domain_name(self.container_id)))
             self._guarded("isolators", lambda: isolators.cleanup(self.container_id))
             self.attachment = None
 
@@ -176,7 +181,7 @@ class PodManager:
                 before_exec=lambda: self._apply_limits(pod),
             )
         except Exception:
-            pod.destroy()
+            self._guarded("VM", pod.destroy)  # teardown tries again, by name
             if cancelled.is_set():
                 raise StartAborted("killed while the VM booted") from None
             raise
