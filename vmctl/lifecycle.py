@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import libvirt
@@ -186,15 +187,35 @@ def lookup(name: str) -> libvirt.virDomain | None:
         return None
 
 
-def destroy_by_name(name: str) -> bool:
-    """Destroy (and undefine) one of our domains by name; False if it was not there."""
+def destroy_by_name(name: str, attempts: int = 5) -> bool:
+    """Destroy (and undefine) one of our domains by name; False if it was not there.
+
+    Retried for about 10 s: a libvirtd that has just restarted answers with a dead
+    connection, or holds the domain's job while it reconnects to its QEMU, and a domain
+    given up on then would run on with nobody to end it.
+    """
     if not name.startswith(NAME_PREFIX):
         raise VMError(f"refusing to destroy {name!r}: not a mesos-hyper domain")
+    for attempt in range(attempts):
+        try:
+            return _destroy_by_name_once(name)
+        except (libvirt.libvirtError, VMError) as err:
+            if attempt == attempts - 1:
+                message = err.get_error_message() if isinstance(err, libvirt.libvirtError) else err
+                raise VMError(f"cannot remove {name}: {message}") from err
+            log.event(LOG, "domain removal failed; retrying", logging.WARNING, error=err)
+            time.sleep(1.0 + attempt)
+    return False
+
+
+def _destroy_by_name_once(name: str) -> bool:
     conn = connect()
     try:
         dom = conn.lookupByName(name)
-    except libvirt.libvirtError:
-        return False
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise
     for action in (dom.destroy, dom.undefine):
         try:
             action()
@@ -203,6 +224,6 @@ def destroy_by_name(name: str) -> bool:
                 libvirt.VIR_ERR_NO_DOMAIN,
                 libvirt.VIR_ERR_OPERATION_INVALID,
             ):
-                raise VMError(f"cannot remove {name}: {err.get_error_message()}") from err
+                raise
     log.event(LOG, "domain destroyed", domain=name)
     return True
