@@ -35,7 +35,8 @@ def launch_to_running(image: str, netns: str) -> None:
         "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
         "MESOS_HYPER_NETNS": netns,
     }
-    agent = Agent(work, [sys.executable, "-m", "mesos_hyper.containerizer.cli"], env, timeout=120)
+    ecp = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
+    agent = Agent(work, ecp, env, timeout=120, switch_user=False)
     try:
         task = mesos_pb2.TaskInfo(name="bench")
         task.task_id.value = "bench"

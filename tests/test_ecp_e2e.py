@@ -53,7 +53,8 @@ def agent(tmp_path, no_leaks):
         "MESOS_HYPER_ROOT": str(root),
         "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
     }
-    agent = Agent(tmp_path, ECP, env, timeout=120, registration_timeout=120)
+    # --switch_user=false, as docs/mesos-agent.md requires (docs/security.md says why)
+    agent = Agent(tmp_path, ECP, env, timeout=120, registration_timeout=120, switch_user=False)
     no_leaks.watch_agent(agent)
     yield agent
     try:

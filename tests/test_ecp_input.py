@@ -55,3 +55,27 @@ def test_unknown_container_and_empty_containers(tmp_path: Path) -> None:
     assert res.returncode == 0
     length = int.from_bytes(res.stdout[:4], sys.byteorder)
     assert length == len(res.stdout) - 4 == 0
+
+
+def test_an_agent_with_switch_user_is_refused_unless_allowed(tmp_path: Path) -> None:
+    """A 1.0.4 agent with --switch_user (the double's default, as the agent's) chowns the
+    sandbox and whatever <sandbox>/stderr links to before every call: the launch fails
+    with the flag to set, and nothing is started."""
+    from mesos_hyper.proto import mesos_pb2
+    from tests.agent_double import Agent, ECPError
+
+    env = {**os.environ, "MESOS_HYPER_ROOT": str(tmp_path / "root")}
+    agent = Agent(tmp_path, ECP, env, timeout=60)
+    try:
+        info = mesos_pb2.TaskInfo(name="t")
+        info.task_id.value = "t"
+        info.command.value = "true"
+        with pytest.raises(ECPError) as caught:
+            agent.launch_task(info)
+        text = str(caught.value)
+        assert "--switch_user=false" in text and "Traceback" not in text
+        assert not (tmp_path / "root" / "containers").exists() or not any(
+            (tmp_path / "root" / "containers").iterdir()
+        )
+    finally:
+        agent.shutdown()

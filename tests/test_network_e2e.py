@@ -51,7 +51,9 @@ def make_agent(tmp_path, root, no_leaks) -> Callable[[str], Agent]:
             "MESOS_HYPER_ROOT": str(root),
             "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
         }
-        agent = Agent(tmp_path / name, ECP, env, timeout=120, registration_timeout=120)
+        agent = Agent(
+            tmp_path / name, ECP, env, timeout=120, registration_timeout=120, switch_user=False
+        )
         no_leaks.watch_agent(agent)
         return agent
 

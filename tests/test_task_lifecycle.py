@@ -77,7 +77,9 @@ def test_kill_during_the_pull_abandons_it(tmp_path, no_leaks):
         "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
         "MESOS_HYPER_REGISTRY_RETRY_SECONDS": "120",  # the pull would take two minutes
     }
-    double = AgentDouble(tmp_path, ECP, env, timeout=120, registration_timeout=120)
+    double = AgentDouble(
+        tmp_path, ECP, env, timeout=120, registration_timeout=120, switch_user=False
+    )
     no_leaks.watch_agent(double)
     try:
         unreachable = f"127.0.0.1:{free_port()}/t/never:1"

@@ -48,6 +48,7 @@ def launch(stdin: BinaryIO) -> None:
 
     raw = recordio.read_record(stdin)
     request = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
+    check_switch_user(request.user)
     store = _store()
     store.collect(RECORD_TTL_S)
     store.create(request.container_id, sandbox=request.directory, limits=_limits(request.resources))
@@ -74,6 +75,28 @@ def launch(stdin: BinaryIO) -> None:
         raise
     store.update(cid, pids={"executor": pid, "executor_start": started})
     log.event(LOG, "launched", container=cid, executor_pid=pid)
+
+
+def switch_user_allowed() -> bool:
+    return os.environ.get("MESOS_HYPER_ALLOW_SWITCH_USER", "") in ("1", "true", "yes")
+
+
+def check_switch_user(user: str | None) -> None:
+    """A launch with a user comes from an agent with --switch_user (its default). Before
+    every ECP call such an agent runs ``chown -R`` over the sandbox and chown(2)s
+    ``<sandbox>/stderr`` as root, following a link there: a guest that plants
+    ``stderr -> /etc/shadow`` gets the host's file chowned to the framework's user. Our
+    tasks never run as host users, so the flag buys nothing; refuse unless told otherwise.
+    """
+    if user is None or switch_user_allowed():
+        return
+    raise HyperError(
+        "the agent runs with --switch_user (user "
+        f"{user!r}): it would chown the guest-writable sandbox, and whatever a guest's link "
+        "at <sandbox>/stderr names, as root before every call; start mesos-agent with "
+        "--switch_user=false (docs/security.md), or set MESOS_HYPER_ALLOW_SWITCH_USER=1 "
+        "to accept that risk"
+    )
 
 
 def _executor(record: ContainerRecord) -> tuple[int | None, int | None]:

@@ -265,6 +265,12 @@ class AgentConnection:
                 self._cond.wait(min(left, 1.0))
             return not self._unacked
 
+    def abandon(self) -> None:
+        """On the way to ``os._exit``: the reader may stop wherever it is. Closing the
+        streaming response from another thread can block for seconds in urllib3 while
+        the agent keeps the SUBSCRIBE connection open (seen: 10 s on a 1.0.4 agent)."""
+        self._closed = True
+
     def close(self) -> None:
         self._closed = True
         if self._response is not None:

@@ -64,7 +64,7 @@ class PodExecutor:
         self._terminating = threading.Event()
         # One pair of output files per executor, as Mesos has: opened once, before any
         # guest runs, never by name again (the sandbox is guest-writable), pinned meanwhile.
-        self.outputs = open_outputs(self.sandbox)
+        self.outputs = open_outputs(self.sandbox, pin=launch.user is None)
         self.pods = PodManager(
             launch,
             settings.framework_id,
@@ -224,7 +224,7 @@ class PodExecutor:
                 message=outcome.message,
             ),
         )
-        self.connection.close()
+        self.connection.abandon()  # the process ends with os._exit (__main__)
         log.event(LOG, "executor done", state=outcome.state)
         return 0
 

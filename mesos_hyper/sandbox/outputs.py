@@ -8,7 +8,9 @@ therefore set the append-only attribute (``chattr +a``) on both files: nobody ca
 unlink, rename or truncate them, the guest included (virtiofsd passes no flags ioctl: the
 guest's FS_IOC_SETFLAGS gets ENOTTY), while appends, which is all the
 agent and we do, still work. The attribute is cleared when the container ends, so that the
-agent's garbage collection can remove the sandbox.
+agent's garbage collection can remove the sandbox. An agent with --switch_user chowns the
+sandbox before every call, which an append-only file refuses; the ECP refuses such agents
+unless the operator allows them, and then nothing is pinned.
 """
 
 from __future__ import annotations
@@ -39,9 +41,21 @@ def _set_append_only(fd: int, on: bool) -> None:
         fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", wanted))
 
 
-def open_outputs(sandbox: Path) -> tuple[BinaryIO, BinaryIO]:
-    """Both files for appending, pinned append-only where the filesystem allows it."""
+def open_outputs(sandbox: Path, pin: bool = True) -> tuple[BinaryIO, BinaryIO]:
+    """Both files for appending, pinned append-only where the filesystem allows it.
+
+    ``pin`` is False under an agent with --switch_user (allowed by the operator): such an
+    agent chowns the sandbox before every call, and an append-only file cannot be chowned.
+    """
     files = (open_append(sandbox, NAMES[0]), open_append(sandbox, NAMES[1]))
+    if not pin:
+        log.event(
+            LOG,
+            "the agent has --switch_user: stdout and stderr are not pinned, and the agent "
+            "follows a guest's links there (docs/security.md)",
+            logging.WARNING,
+        )
+        return files
     for name, stream in zip(NAMES, files, strict=True):
         try:
             _set_append_only(stream.fileno(), True)

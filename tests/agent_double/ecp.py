@@ -12,6 +12,7 @@ in `ECPInvoker.failures` for the test side to report.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -97,6 +98,30 @@ class RecoverResult:
     orphan_terminations: dict[str, containerizer_pb2.Termination]
 
 
+def _chown_sandbox(sandbox: Path, user: str) -> None:
+    """invoke()'s "Re/establish the sandbox conditions" with --switch_user: stout's
+    os::chown runs `chown -R uid:gid 'dir'` through the shell, then chown(2)s
+    `<sandbox>/stderr` (following a link there) before it opens it for the ECP's stderr."""
+    import pwd
+    import subprocess
+
+    entry = pwd.getpwnam(user)
+    command = f"chown -R {entry.pw_uid}:{entry.pw_gid} '{sandbox}'"
+    status = subprocess.run(command, shell=True, check=False, timeout=60).returncode
+    if status != 0:
+        raise ECPError(
+            f"Failed to chown work directory: Failed to execute '{command}'"
+            f" (exit status: {status << 8}): Success",
+            "",
+        )
+    try:
+        os.chown(sandbox / "stderr", entry.pw_uid, entry.pw_gid)
+    except FileNotFoundError:
+        pass  # the agent opens it with O_CREAT just after
+    except OSError as err:
+        raise ECPError(f"Failed to redirect stderr: Failed to chown: {err.strerror}", "") from err
+
+
 class ECPInvoker:
     """Calls the ECP exactly like the 1.0.4 agent's external containerizer."""
 
@@ -128,7 +153,10 @@ class ECPInvoker:
         container_id: str | None = None,
         sandbox: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
+        user: str | None = None,
     ) -> ECPProcess:
+        if sandbox is not None and user is not None:
+            _chown_sandbox(sandbox, user)
         env = dict(self.agent_env)
         env["MESOS_LIBEXEC_DIRECTORY"] = self.flags.launcher_dir
         env["MESOS_WORK_DIRECTORY"] = str(self.flags.work_dir)
@@ -254,7 +282,7 @@ class ECPInvoker:
         launch.slave_pid = self.agent_pid
         launch.checkpoint = checkpoint
         container = _Container(sandbox=Path(directory), user=user)
-        process = self._invoke("launch", launch, container_id, Path(directory), env)
+        process = self._invoke("launch", launch, container_id, Path(directory), env, user)
         if checkpoint:
             path = forked_pid_path(
                 self.flags.work_dir,
@@ -284,7 +312,9 @@ class ECPInvoker:
         update = containerizer_pb2.Update()
         update.container_id.value = container_id
         update.resources.extend(resources)
-        process = self._invoke("update", update, container_id, container.sandbox)
+        process = self._invoke(
+            "update", update, container_id, container.sandbox, user=container.user
+        )
         status = self._status(process)
         self._active(container_id)
         self._check(process, status)
@@ -295,7 +325,7 @@ class ECPInvoker:
         self._await_launch(container_id, container)
         usage = containerizer_pb2.Usage()
         usage.container_id.value = container_id
-        process = self._invoke("usage", usage, container_id, container.sandbox)
+        process = self._invoke("usage", usage, container_id, container.sandbox, user=container.user)
         result = self._result(process, mesos_pb2.ResourceStatistics, self._deadline())
         self._active(container_id)
         return result  # type: ignore[return-value]
@@ -326,7 +356,7 @@ class ECPInvoker:
     def _start_wait(self, container_id: str, container: _Container) -> ECPProcess:
         wait = containerizer_pb2.Wait()
         wait.container_id.value = container_id
-        process = self._invoke("wait", wait, container_id, container.sandbox)
+        process = self._invoke("wait", wait, container_id, container.sandbox, user=container.user)
         with self._lock:
             container.wait_process = process
         return process
@@ -383,7 +413,9 @@ class ECPInvoker:
             container.destroying = True
         destroy = containerizer_pb2.Destroy()
         destroy.container_id.value = container_id
-        process = self._invoke("destroy", destroy, container_id, container.sandbox)
+        process = self._invoke(
+            "destroy", destroy, container_id, container.sandbox, user=container.user
+        )
         try:
             status = self._status(process)
         finally:
