@@ -23,6 +23,7 @@ import libvirt
 
 from isolators import Limits, Tuning
 from mesos_hyper.config import Paths
+from mesos_hyper.sandbox.usage import tree_usage
 
 MIB = 1 << 20
 # Writable room of a container without a disk resource: bounded too, but not reported.
@@ -44,26 +45,23 @@ def allocated_bytes(path: Path) -> int:
 
 
 def tree_bytes(root: Path) -> int:
-    """``du``: allocated bytes under ``root``, not following links, not crossing mounts."""
-    total = 0
-    try:
-        dev = root.stat().st_dev
-    except OSError:
-        return 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames + dirnames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if st.st_dev == dev:
-                total += st.st_blocks * 512
-    return total
+    """``du`` of a guest-writable tree (a lower bound when the walk hit its bounds)."""
+    return tree_usage(root).bytes
 
 
 def sandbox_over_quota(sandbox: Path, disk_mb: float | None) -> str | None:
-    """Why the sandbox breaks the disk limit, or None while it does not."""
-    used, limit = tree_bytes(sandbox), room_bytes(disk_mb)
+    """Why the sandbox breaks the disk limit, or None while it does not.
+
+    A sandbox too large or too deep to walk within tree_usage's bounds cannot be shown to
+    be under its limit, and a guest could build one to hide its usage: it counts as over.
+    """
+    usage, limit = tree_usage(sandbox), room_bytes(disk_mb)
+    used = usage.bytes
+    if not usage.complete:
+        return (
+            f"the sandbox cannot be measured within the bounds ({usage.why}; at least"
+            f" {used / MIB:.1f} MB); treated as over its {limit / MIB:g} MB disk limit"
+        )
     if used <= limit:
         return None
     return f"the sandbox holds {used / MIB:.1f} MB, over its {limit / MIB:g} MB disk limit"

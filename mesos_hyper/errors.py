@@ -31,3 +31,7 @@ class UnsafeArchiveError(HyperError):
 
 class VMError(HyperError):
     """libvirt or QEMU failed, or the guest misbehaved."""
+
+
+class UnsafePathError(HyperError):
+    """A path under a guest-writable directory was a link, a special file or escaped it."""

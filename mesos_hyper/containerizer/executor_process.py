@@ -12,7 +12,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-EXECUTOR_ARGV = [sys.executable, "-m", "mesos_hyper.executor"]
+from mesos_hyper.sandbox.beneath import open_append
+
+# -I: its cwd is the sandbox, which a guest can write; the cwd must never be on sys.path
+# (a planted module would run as root), nor may PYTHON* variables steer it.
+EXECUTOR_ARGV = [sys.executable, "-I", "-m", "mesos_hyper.executor"]
 
 
 def start_time(pid: int) -> int | None:
@@ -27,7 +31,7 @@ def start_time(pid: int) -> int | None:
 
 def spawn(sandbox: Path, env: Mapping[str, str]) -> tuple[int, int]:
     """Start the executor in its own session, logging to the sandbox's stderr; (pid, start)."""
-    with (sandbox / "stderr").open("ab") as log:
+    with open_append(sandbox, "stderr") as log:
         proc = subprocess.Popen(
             EXECUTOR_ARGV,
             cwd=sandbox,
