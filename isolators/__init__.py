@@ -15,18 +15,20 @@ from typing import TYPE_CHECKING, Protocol
 
 import libvirt
 
+from mesos_hyper.model.limits import Limits
+
 if TYPE_CHECKING:
     from isolators.net import Attachment
     from vmctl.domain import InterfaceSpec
 
 
 @dataclass(frozen=True)
-class Limits:
-    cpus: float | None = None
-    mem_mb: float | None = None
-    disk_mb: float | None = None
-    sandbox: str | None = None  # counted in disk usage
+class Target:
+    """A container as the isolators see it: its limits, and where its host state is."""
+
+    limits: Limits = field(default_factory=Limits)
     container_id: str = ""  # finds the container's host-side state (tap, lease)
+    sandbox: str | None = None  # counted in disk usage
     network: Attachment | None = None  # the pod's NIC, set up by isolators.net.setup
 
 
@@ -43,11 +45,11 @@ class Tuning:
 
 
 class Isolator(Protocol):
-    def prepare(self, limits: Limits, tuning: Tuning) -> None: ...
+    def prepare(self, target: Target, tuning: Tuning) -> None: ...
 
-    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]: ...
+    def update(self, dom: libvirt.virDomain, target: Target) -> list[str]: ...
 
-    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]: ...
+    def usage(self, dom: libvirt.virDomain, target: Target) -> dict[str, float | int]: ...
 
     def cleanup(self, container_id: str) -> None: ...
 
@@ -58,29 +60,29 @@ def all_isolators() -> list[Isolator]:
     return [cpu.CpuIsolator(), mem.MemIsolator(), disk.DiskIsolator(), net.NetIsolator()]
 
 
-def prepare(limits: Limits) -> Tuning:
+def prepare(target: Target) -> Tuning:
     tuning = Tuning()
     for isolator in all_isolators():
-        isolator.prepare(limits, tuning)
+        isolator.prepare(target, tuning)
     return tuning
 
 
-def update(dom: libvirt.virDomain, limits: Limits) -> list[str]:
+def update(dom: libvirt.virDomain, target: Target) -> list[str]:
     """What could not be applied; a domain that vanished mid-call is one of those, never an
     error (the agent turns a failed ECP ``update`` into TASK_LOST)."""
     problems: list[str] = []
     for isolator in all_isolators():
         try:
-            problems += isolator.update(dom, limits)
+            problems += isolator.update(dom, target)
         except libvirt.libvirtError as err:
             problems.append(f"{type(isolator).__name__}: {err.get_error_message()}")
     return problems
 
 
-def usage(dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+def usage(dom: libvirt.virDomain, target: Target) -> dict[str, float | int]:
     stats: dict[str, float | int] = {}
     for isolator in all_isolators():
-        stats.update(isolator.usage(dom, limits))
+        stats.update(isolator.usage(dom, target))
     return stats
 
 

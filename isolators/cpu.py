@@ -13,7 +13,7 @@ from pathlib import Path
 
 import libvirt
 
-from isolators import Limits, Tuning
+from isolators import Target, Tuning
 
 PERIOD_US = 100_000
 NS = 1e-9
@@ -24,17 +24,17 @@ def quota_us(cpus: float) -> int:
 
 
 class CpuIsolator:
-    def prepare(self, limits: Limits, tuning: Tuning) -> None:
-        cpus = limits.cpus or 1.0
+    def prepare(self, target: Target, tuning: Tuning) -> None:
+        cpus = target.limits.cpus or 1.0
         tuning.vcpus = max(1, math.ceil(cpus))
 
-    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
-        if not limits.cpus:
+    def update(self, dom: libvirt.virDomain, target: Target) -> list[str]:
+        if not target.limits.cpus:
             return []
         problems = []
         try:
             dom.setSchedulerParametersFlags(
-                {"global_period": PERIOD_US, "global_quota": quota_us(limits.cpus)},
+                {"global_period": PERIOD_US, "global_quota": quota_us(target.limits.cpus)},
                 libvirt.VIR_DOMAIN_AFFECT_LIVE,
             )
         except libvirt.libvirtError as err:
@@ -43,18 +43,18 @@ class CpuIsolator:
             vcpus = dom.info()[3]
         except libvirt.libvirtError as err:
             return [*problems, f"vCPU count not read: {err.get_error_message()}"]
-        if math.ceil(limits.cpus) != vcpus:
+        if math.ceil(target.limits.cpus) != vcpus:
             problems.append("the vCPU count of a running VM is not changed (quota applied)")
         return problems
 
-    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+    def usage(self, dom: libvirt.virDomain, target: Target) -> dict[str, float | int]:
         cpu = dom.getCPUStats(True)[0]
         stats: dict[str, float | int] = {
             "cpus_user_time_secs": cpu.get("user_time", 0) * NS,
             "cpus_system_time_secs": cpu.get("system_time", 0) * NS,
         }
-        if limits.cpus:
-            stats["cpus_limit"] = limits.cpus
+        if target.limits.cpus:
+            stats["cpus_limit"] = target.limits.cpus
         stats.update(_throttling(dom.name()))
         return stats
 

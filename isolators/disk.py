@@ -21,7 +21,7 @@ from pathlib import Path
 
 import libvirt
 
-from isolators import Limits, Tuning
+from isolators import Target, Tuning
 from mesos_hyper.config import Paths
 from mesos_hyper.sandbox.usage import tree_usage
 
@@ -78,22 +78,22 @@ def overlays(dom: libvirt.virDomain) -> list[Path]:
 
 
 class DiskIsolator:
-    def prepare(self, limits: Limits, tuning: Tuning) -> None:
-        tuning.disk_room_bytes = room_bytes(limits.disk_mb)
-        tuning.enforce_disk = bool(limits.disk_mb)
+    def prepare(self, target: Target, tuning: Tuning) -> None:
+        tuning.disk_room_bytes = room_bytes(target.limits.disk_mb)
+        tuning.enforce_disk = bool(target.limits.disk_mb)
 
-    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
+    def update(self, dom: libvirt.virDomain, target: Target) -> list[str]:
         # The disk size is fixed at launch (docs/isolation.md): a running guest's ext4
         # cannot shrink, and the agent never grows a running container's disk.
         return []
 
-    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+    def usage(self, dom: libvirt.virDomain, target: Target) -> dict[str, float | int]:
         used = sum(allocated_bytes(path) for path in overlays(dom))
-        if limits.sandbox:
-            used += tree_bytes(Path(limits.sandbox))
+        if target.sandbox:
+            used += tree_bytes(Path(target.sandbox))
         stats: dict[str, float | int] = {"disk_used_bytes": used}
-        if limits.disk_mb:
-            stats["disk_limit_bytes"] = int(limits.disk_mb * MIB)
+        if target.limits.disk_mb:
+            stats["disk_limit_bytes"] = int(target.limits.disk_mb * MIB)
         return stats
 
     def cleanup(self, container_id: str) -> None:

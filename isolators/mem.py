@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import libvirt
 
-from isolators import Limits, Tuning
+from isolators import Target, Tuning
 
 GUEST_OVERHEAD_MIB = 64
 QEMU_OVERHEAD_MIB = 128
@@ -22,14 +22,14 @@ def guest_mib(mem_mb: float | None) -> int:
 
 
 class MemIsolator:
-    def prepare(self, limits: Limits, tuning: Tuning) -> None:
-        tuning.memory_mib = guest_mib(limits.mem_mb)
+    def prepare(self, target: Target, tuning: Tuning) -> None:
+        tuning.memory_mib = guest_mib(target.limits.mem_mb)
 
-    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
-        if not limits.mem_mb:
+    def update(self, dom: libvirt.virDomain, target: Target) -> list[str]:
+        if not target.limits.mem_mb:
             return []
         problems = []
-        want = guest_mib(limits.mem_mb)
+        want = guest_mib(target.limits.mem_mb)
         max_mib = dom.maxMemory() // 1024
         if want > max_mib:
             problems.append(
@@ -48,15 +48,15 @@ class MemIsolator:
             problems.append(f"balloon not moved: {err.get_error_message()}")
         return problems
 
-    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
+    def usage(self, dom: libvirt.virDomain, target: Target) -> dict[str, float | int]:
         mem = dom.memoryStats()
         stats: dict[str, float | int] = {}
         if "rss" in mem:
             stats["mem_rss_bytes"] = int(mem["rss"]) * 1024
         if "actual" in mem:
             stats["mem_total_bytes"] = int(mem["actual"]) * 1024
-        if limits.mem_mb:
-            stats["mem_limit_bytes"] = int(limits.mem_mb * (1 << 20))
+        if target.limits.mem_mb:
+            stats["mem_limit_bytes"] = int(target.limits.mem_mb * (1 << 20))
         return stats
 
     def cleanup(self, container_id: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from isolators import Limits, Tuning
+from isolators import Target, Tuning
 from mesos_hyper import log
 from vmctl.domain import InterfaceSpec
 from vmctl.network import firewall, ipam, links
@@ -150,17 +150,17 @@ class NetIsolator:
             self._settings = NetSettings.from_env()
         return self._settings
 
-    def prepare(self, limits: Limits, tuning: Tuning) -> None:
-        if limits.network is not None:
-            tuning.interface = InterfaceSpec(limits.network.tap, limits.network.mac)
+    def prepare(self, target: Target, tuning: Tuning) -> None:
+        if target.network is not None:
+            tuning.interface = InterfaceSpec(target.network.tap, target.network.mac)
 
-    def update(self, dom: libvirt.virDomain, limits: Limits) -> list[str]:
+    def update(self, dom: libvirt.virDomain, target: Target) -> list[str]:
         # The agent's update carries cpus and mem; a container's ports are fixed by its
         # tasks, which bring and take their own forwards (add_forwards, remove_forwards).
         return []
 
-    def usage(self, dom: libvirt.virDomain, limits: Limits) -> dict[str, float | int]:
-        return dict(usage(self.settings, limits.container_id)) if limits.container_id else {}
+    def usage(self, dom: libvirt.virDomain, target: Target) -> dict[str, float | int]:
+        return dict(usage(self.settings, target.container_id)) if target.container_id else {}
 
     def cleanup(self, container_id: str) -> None:
         # setup takes the lease first and teardown gives it back last: no lease, nothing else

@@ -10,16 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from mesos_hyper.containerizer.messages import (
-    ContainerSpec,
-    HealthCheckSpec,
-    PortMappingSpec,
-    ResourcesSpec,
-    TaskSpec,
-)
 from mesos_hyper.errors import UsageError
 from mesos_hyper.executor import networking
 from mesos_hyper.executor.health_check import HealthChecker, http_probe, tcp_probe
+from mesos_hyper.model.messages import (
+    ContainerSpec,
+    HealthCheckSpec,
+    Limits,
+    PortMappingSpec,
+    TaskSpec,
+)
 from vmctl.network.firewall import Forward
 
 
@@ -28,7 +28,7 @@ def _task(network: str, mappings=(), ports=((31000, 31001),), named=()) -> TaskS
         task_id="t",
         name="t",
         container=ContainerSpec(type="DOCKER", network=network, port_mappings=tuple(mappings)),
-        resources=ResourcesSpec(ports=ports),
+        resources=Limits(ports=ports),
         named_ports=tuple(named),
     )
 

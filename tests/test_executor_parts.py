@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mesos_hyper.containerizer.messages import UriSpec
 from mesos_hyper.errors import UnsafeArchiveError, UsageError
 from mesos_hyper.executor.agent_api import AgentConnection, StreamError, records
 from mesos_hyper.executor.fetcher import FetchError, fetch_all
 from mesos_hyper.executor.settings import ExecutorSettings, parse_duration
+from mesos_hyper.model.messages import UriSpec
 
 
 def test_record_io_stream_is_split_strictly():

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from mesos_hyper.containerizer.messages import resources_from_pb
+from mesos_hyper.model.messages import resources_from_pb
 from mesos_hyper.proto import mesos_pb2
 from tests.marathon_app import (
     DEMO_IMAGE,

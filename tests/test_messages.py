@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from mesos_hyper.containerizer import messages as m
 from mesos_hyper.containerizer.recordio import ProtocolError, parse, serialize
+from mesos_hyper.model import messages as m
 from mesos_hyper.proto import containerizer_pb2 as cpb
 from mesos_hyper.proto import mesos_pb2 as pb
 
@@ -112,7 +112,7 @@ def test_from_launch_command_task() -> None:
         uris=(m.UriSpec(value="http://x/cfg.tgz", cache=True, extract=True),),
     )
     assert task.command.environment() == {"PORT0": "31001", "A": "2"}
-    assert task.resources == m.ResourcesSpec(cpus=0.5, mem_mb=128, ports=((31001, 31002),))
+    assert task.resources == m.Limits(cpus=0.5, mem_mb=128, ports=((31001, 31002),))
     assert task.resources.port_numbers() == [31001, 31002]
     assert task.health_check == m.HealthCheckSpec(
         command=m.CommandSpec(value="true"), interval_seconds=5.0, consecutive_failures=2
@@ -165,7 +165,7 @@ def test_custom_executor_launch_has_no_task() -> None:
     req = m.from_launch(launch)
     assert req.task is None
     assert req.container == req.executor.container
-    assert req.resources == m.ResourcesSpec(cpus=0.1, mem_mb=32)
+    assert req.resources == m.Limits(cpus=0.1, mem_mb=32)
 
 
 @pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "../x", "x\0y", "a\nb", "x" * 256])
@@ -280,7 +280,7 @@ def test_from_update() -> None:
         container_id=pb.ContainerID(value="c-1"),
         resources=[_scalar("cpus", 1), _scalar("cpus", 0.5), _scalar("mem", 256)],
     )
-    assert m.from_update(update) == m.UpdateRequest("c-1", m.ResourcesSpec(cpus=1.5, mem_mb=256))
+    assert m.from_update(update) == m.UpdateRequest("c-1", m.Limits(cpus=1.5, mem_mb=256))
 
 
 def test_termination_builder_round_trips() -> None:

@@ -278,7 +278,7 @@ def test_teardown_leaves_only_the_base_and_a_taken_port_is_refused(tmp_path):
         assert firewall.owned(settings) == {cid}
         assert ipam.lease_of(settings, "other") is None  # the failed setup undid itself
         # prepare gives the domain the attachment's NIC; cleanup takes all of it away
-        tuning = isolators.prepare(isolators.Limits(container_id=cid, network=att))
+        tuning = isolators.prepare(isolators.Target(container_id=cid, network=att))
         assert tuning.interface == InterfaceSpec(att.tap, att.mac)
         isolator = net_isolator.NetIsolator(settings)
         isolator.cleanup(cid)

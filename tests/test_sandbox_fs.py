@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from isolators import disk
-from mesos_hyper.containerizer.messages import UriSpec
 from mesos_hyper.errors import UnsafeArchiveError, UnsafePathError
 from mesos_hyper.executor import fetcher
 from mesos_hyper.executor.fetcher import FetchError, fetch_all
+from mesos_hyper.model.messages import UriSpec
 from mesos_hyper.sandbox import beneath
 from mesos_hyper.sandbox.usage import TreeUsage, tree_usage
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
+from mesos_hyper.model.limits import Limits
 from mesos_hyper.state import (
     AlreadyExistsError,
     ContainerRecord,
-    Limits,
     StateError,
     StateStore,
     Status,

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mesos_hyper import log
-from mesos_hyper.containerizer import executor_process, messages, recordio
+from mesos_hyper.containerizer import executor_process, recordio
 from mesos_hyper.errors import HyperError
-from mesos_hyper.state import ContainerRecord, Limits, StateStore, Status, Termination, default_root
+from mesos_hyper.model import messages
+from mesos_hyper.state import ContainerRecord, StateStore, Status, Termination, default_root
 
 if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
     import isolators
@@ -34,15 +35,6 @@ def _store() -> StateStore:
     return StateStore(default_root())
 
 
-def _limits(resources: messages.ResourcesSpec) -> Limits:
-    return Limits(
-        cpus=resources.cpus,
-        mem_mb=resources.mem_mb,
-        disk_mb=resources.disk_mb,
-        ports=resources.ports,
-    )
-
-
 def launch(stdin: BinaryIO) -> None:
     from mesos_hyper.proto import containerizer_pb2
 
@@ -51,7 +43,7 @@ def launch(stdin: BinaryIO) -> None:
     check_switch_user(request.user)
     store = _store()
     store.collect(RECORD_TTL_S)
-    store.create(request.container_id, sandbox=request.directory, limits=_limits(request.resources))
+    store.create(request.container_id, sandbox=request.directory, limits=request.resources)
     cid = request.container_id
     try:
         (store.containers_dir / cid / LAUNCH_FILE).write_bytes(raw)
@@ -221,7 +213,7 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
         dom = lookup(record.domain)
         if dom is not None:
-            values.update(isolators.usage(dom, _isolator_limits(record)))
+            values.update(isolators.usage(dom, _target(record)))
     usage_obj = messages.Usage(
         timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
     )
@@ -234,29 +226,22 @@ def update(stdin: BinaryIO) -> None:
     request = messages.from_update(recordio.read_message(stdin, containerizer_pb2.Update))
     store = _store()
     store.get(request.container_id)
-    record = store.update(request.container_id, limits=_limits(request.resources))
+    record = store.update(request.container_id, limits=request.resources)
     if record.domain and record.status == Status.RUNNING:
         import isolators
         from vmctl.lifecycle import lookup
 
         dom = lookup(record.domain)
         if dom is not None:
-            for problem in isolators.update(dom, _isolator_limits(record)):
+            for problem in isolators.update(dom, _target(record)):
                 log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
     log.event(LOG, "limits updated", container=request.container_id)
 
 
-def _isolator_limits(record: ContainerRecord) -> isolators.Limits:
+def _target(record: ContainerRecord) -> isolators.Target:
     import isolators
 
-    limits = record.limits
-    return isolators.Limits(
-        cpus=limits.cpus,
-        mem_mb=limits.mem_mb,
-        disk_mb=limits.disk_mb,
-        sandbox=record.sandbox,
-        container_id=record.container_id,
-    )
+    return isolators.Target(record.limits, record.container_id, record.sandbox)
 
 
 def containers(stdout: BinaryIO) -> None:

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 from mesos_hyper import config, log
-from mesos_hyper.containerizer import messages, recordio
+from mesos_hyper.containerizer import recordio
 from mesos_hyper.errors import HyperError
 from mesos_hyper.executor.pod_executor import PodExecutor
 from mesos_hyper.executor.settings import ExecutorSettings
+from mesos_hyper.model import messages
 from mesos_hyper.state import StateStore
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mesos_hyper.containerizer.messages import CommandSpec
 from mesos_hyper.errors import UsageError
+from mesos_hyper.model.messages import CommandSpec
 from mesos_hyper.runtime.spec import RunOptions
 
 SANDBOX_MOUNT = "/mnt/mesos/sandbox"

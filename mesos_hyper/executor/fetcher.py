@@ -30,8 +30,8 @@ from urllib.parse import unquote, urlparse
 import requests
 
 from mesos_hyper import log
-from mesos_hyper.containerizer.messages import UriSpec
 from mesos_hyper.errors import HyperError, UnsafeArchiveError, UnsafePathError
+from mesos_hyper.model.messages import UriSpec
 from mesos_hyper.sandbox import beneath
 
 LOG = logging.getLogger(__name__)

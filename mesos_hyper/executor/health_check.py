@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from mesos_hyper import log
-from mesos_hyper.containerizer.messages import HealthCheckSpec
+from mesos_hyper.model.messages import HealthCheckSpec
 from vmctl.network.netns import run_in_netns
 
 LOG = logging.getLogger(__name__)

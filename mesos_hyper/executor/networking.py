@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from isolators.net import Attachment
-from mesos_hyper.containerizer.messages import TaskSpec
 from mesos_hyper.errors import UsageError
+from mesos_hyper.model.messages import TaskSpec
 from vmctl.network.firewall import Forward
 
 MODES = ("HOST", "BRIDGE", "NONE")

@@ -18,12 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from mesos_hyper import config, log
-from mesos_hyper.containerizer.messages import (
-    LaunchRequest,
-    TaskSpec,
-    exit_status,
-    task_from_v1_json,
-)
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
 from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.exec_socket import ExecRequest
@@ -32,6 +26,12 @@ from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
 from mesos_hyper.executor.task_status import Outcome, from_limitation
 from mesos_hyper.images.store import ImageStore
+from mesos_hyper.model.messages import (
+    LaunchRequest,
+    TaskSpec,
+    exit_status,
+    task_from_v1_json,
+)
 from mesos_hyper.sandbox.outputs import open_outputs, release_outputs
 from mesos_hyper.state import StateStore, Termination
 

@@ -19,10 +19,10 @@ import isolators
 from isolators import disk, net
 from isolators.net import Attachment
 from mesos_hyper import config, log
-from mesos_hyper.containerizer.messages import LaunchRequest
 from mesos_hyper.errors import HyperError, VMError
 from mesos_hyper.executor import exec_socket, networking
 from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer
+from mesos_hyper.model.messages import LaunchRequest
 from mesos_hyper.state import StateStore, Status
 from vmctl.domain import domain_name
 from vmctl.guest.protocol import ProcessSpec
@@ -217,7 +217,7 @@ class PodManager:
             raise
 
     def _pod_config(self, member: Member) -> PodConfig:
-        tuning = isolators.prepare(self.limits())
+        tuning = isolators.prepare(self.target())
         return PodConfig(
             name=self.container_id,
             kernel=self.paths.kernel,
@@ -236,25 +236,18 @@ class PodManager:
             },
         )
 
-    def limits(self) -> isolators.Limits:
+    def target(self) -> isolators.Target:
         """The pod as a whole is held to the executor's resources (tasks' included)."""
-        resources = self.launch.resources
-        return isolators.Limits(
-            cpus=resources.cpus,
-            mem_mb=resources.mem_mb,
-            disk_mb=resources.disk_mb,
-            container_id=self.container_id,
-            network=self.attachment,
-        )
+        return isolators.Target(self.launch.resources, self.container_id, network=self.attachment)
 
     def _apply_limits(self, pod: Pod) -> None:
         """The pod's limits on its booted VM, before the task's process exists."""
-        for problem in isolators.update(pod.libvirt_domain(), self.limits()):
+        for problem in isolators.update(pod.libvirt_domain(), self.target()):
             log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
 
     def _watch_sandbox(self, pod: Pod) -> None:
         """Kill the pod's tasks once the sandbox is over the disk limit (Mesos posix/disk)."""
-        disk_mb = self.limits().disk_mb
+        disk_mb = self.launch.resources.disk_mb
 
         def watch() -> None:
             while pod.alive() and not self._stopped.wait(disk.SANDBOX_WATCH_SECONDS):

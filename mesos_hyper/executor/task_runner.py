@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import isolators
 from mesos_hyper import log
-from mesos_hyper.containerizer.messages import CommandSpec, TaskSpec
 from mesos_hyper.errors import HyperError
 from mesos_hyper.executor import networking
 from mesos_hyper.executor.command import SANDBOX_MOUNT, run_options
@@ -30,6 +29,8 @@ from mesos_hyper.executor.health_check import Check, HealthChecker, http_probe, 
 from mesos_hyper.executor.pod_manager import Member, PodManager, StartAborted
 from mesos_hyper.executor.task_status import Outcome, from_exit, from_limitation
 from mesos_hyper.images.store import ImageStore
+from mesos_hyper.model.limits import Limits
+from mesos_hyper.model.messages import CommandSpec, TaskSpec
 from mesos_hyper.runtime.spec import process_spec
 from vmctl.guest.protocol import ProcessSpec
 
@@ -225,7 +226,7 @@ class TaskRunner:
 
         self.spec_for = spec_for
         limits = self._limits()
-        tuning = isolators.prepare(limits)
+        tuning = isolators.prepare(isolators.Target(limits))
         spec = dataclasses.replace(
             spec_for(command),
             mounts=[("sandbox", SANDBOX_MOUNT)],
@@ -273,10 +274,10 @@ class TaskRunner:
             return from_limitation(broken, _limit_detail(broken, limits))
         return from_exit(code, killed=self.kill_requested.is_set())
 
-    def _limits(self) -> isolators.Limits:
+    def _limits(self) -> Limits:
         """A container is held to its task's resources, or the executor's when it has none."""
         mine, pods = self.spec.resources, self.ctx.pods.launch.resources
-        return isolators.Limits(
+        return Limits(
             cpus=mine.cpus or pods.cpus,
             mem_mb=mine.mem_mb or pods.mem_mb,
             disk_mb=mine.disk_mb or pods.disk_mb,
@@ -334,7 +335,7 @@ def _command_check(pod: Pod, index: int, check_spec: ProcessSpec) -> Check:
     return check
 
 
-def _limit_detail(resource: str, limits: isolators.Limits) -> str:
+def _limit_detail(resource: str, limits: Limits) -> str:
     if resource == "memory" and limits.mem_mb:
         return f"the task used all of its {limits.mem_mb:g} MB and was OOM-killed in its VM"
     if resource == "disk" and limits.disk_mb:

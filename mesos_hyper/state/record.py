@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_hyper.errors import HyperError
+from mesos_hyper.model.limits import Limits
 
 SCHEMA_VERSION = 1
 
@@ -52,16 +53,6 @@ class Termination:
     state: str | None = None
     reasons: tuple[str, ...] = ()
     message: str | None = None
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The resources the container was given (launch) or last updated to."""
-
-    cpus: float | None = None
-    mem_mb: float | None = None
-    disk_mb: float | None = None
-    ports: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,6 +163,7 @@ def _build(data: dict[str, Any]) -> ContainerRecord:
             cpus=_opt(limits.get("cpus"), float),
             mem_mb=_opt(limits.get("mem_mb"), float),
             disk_mb=_opt(limits.get("disk_mb"), float),
+            gpus=_opt(limits.get("gpus"), float),
             ports=tuple((_req(b, int), _req(e, int)) for b, e in limits.get("ports") or ()),
         ),
         termination=None

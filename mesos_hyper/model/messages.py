@@ -15,6 +15,7 @@ from typing import Protocol
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from mesos_hyper.containerizer.recordio import ProtocolError
+from mesos_hyper.model.limits import Limits
 from mesos_hyper.proto import containerizer_pb2, mesos_pb2
 
 MAX_ID_LENGTH = 255
@@ -111,20 +112,6 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
-class ResourcesSpec:
-    """Resources summed over roles; None means "not given" (not zero)."""
-
-    cpus: float | None = None
-    mem_mb: float | None = None
-    disk_mb: float | None = None
-    gpus: float | None = None
-    ports: tuple[tuple[int, int], ...] = ()  # inclusive ranges
-
-    def port_numbers(self) -> list[int]:
-        return [p for begin, end in self.ports for p in range(begin, end + 1)]
-
-
-@dataclass(frozen=True)
 class HealthCheckSpec:
     """HealthCheck of 1.0.4 (COMMAND, HTTP) and 1.1.0's TCP check; ``kind`` says which."""
 
@@ -147,7 +134,7 @@ class TaskSpec:
     name: str
     command: CommandSpec | None = None
     container: ContainerSpec | None = None
-    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    resources: Limits = field(default_factory=Limits)
     health_check: HealthCheckSpec | None = None
     kill_grace_seconds: float | None = None
     labels: tuple[tuple[str, str], ...] = ()
@@ -160,7 +147,7 @@ class ExecutorSpec:
     framework_id: str
     command: CommandSpec
     container: ContainerSpec | None = None
-    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    resources: Limits = field(default_factory=Limits)
     shutdown_grace_seconds: float | None = None
     name: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
@@ -188,7 +175,7 @@ class LaunchRequest:
         return self.executor.container
 
     @property
-    def resources(self) -> ResourcesSpec:
+    def resources(self) -> Limits:
         """What the container may use: the agent already added the task's resources to the
         ExecutorInfo it launches (1.0.4 slave.cpp, launchExecutor)."""
         return self.executor.resources
@@ -197,7 +184,7 @@ class LaunchRequest:
 @dataclass(frozen=True)
 class UpdateRequest:
     container_id: str
-    resources: ResourcesSpec
+    resources: Limits
 
 
 @dataclass(frozen=True)
@@ -348,7 +335,7 @@ def _container(pb: mesos_pb2.ContainerInfo) -> ContainerSpec:
     )
 
 
-def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> ResourcesSpec:
+def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> Limits:
     """Sum scalars and join port ranges over all roles; unknown names are ignored."""
     scalars: dict[str, float] = {}
     ports: list[tuple[int, int]] = []
@@ -367,7 +354,7 @@ def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> ResourcesSpec:
                 if not 1 <= r.begin <= r.end <= 65535:
                     raise ProtocolError(f"resource 'ports' has a bad range [{r.begin}-{r.end}]")
                 ports.append((r.begin, r.end))
-    return ResourcesSpec(
+    return Limits(
         cpus=scalars.get("cpus"),
         mem_mb=scalars.get("mem"),
         disk_mb=scalars.get("disk"),
