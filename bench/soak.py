@@ -62,6 +62,7 @@ from tests.agent_double.agent import LeakError
 from tests.agent_double.procs import session_members, wait_gone
 from tests.agent_double.records import TERMINAL_STATES, ExecutorRecord
 from tests.net_fixtures import OUTSIDE_IP, make_test_network
+from tests.test_ecp_e2e import task
 from vmctl import accel, libvirtd
 from vmctl.domain import domain_name
 from vmctl.lifecycle import destroy_by_name, list_ours
@@ -190,18 +191,6 @@ class Report:
             lines.append("LEFT ON THE HOST AFTER THE SOAK'S OWN CLEANUP:")
             lines += [f"  {kind}: {items}" for kind, items in sorted(self.residue.items())]
         return "\n".join(lines)
-
-
-def make_task(task_id: str, image: str, command: str) -> mesos_pb2.TaskInfo:
-    info = mesos_pb2.TaskInfo(name=task_id)
-    info.task_id.value = task_id
-    info.command.value = command
-    info.container.type = mesos_pb2.ContainerInfo.DOCKER
-    info.container.docker.image = image
-    for name, value in (("cpus", 0.5), ("mem", 64)):
-        res = info.resources.add(name=name, type=mesos_pb2.Value.SCALAR)
-        res.scalar.value = value
-    return info
 
 
 # ---- processes ---------------------------------------------------------------------------
@@ -479,7 +468,7 @@ class Soak:
 
     def _launch(self, cycle: Cycle) -> None:
         try:
-            self.agent.launch_task(make_task(cycle.task_id, self.image, cycle.command))
+            self.agent.launch_task(task(cycle.task_id, self.image, cycle.command))
         except ECPError as err:
             cycle.launch_error = str(err).splitlines()[0]
         except Exception as err:  # the double itself: recorded, the cycle goes on

@@ -12,12 +12,10 @@ pidfds; nothing sleeps on a clock.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
 import os
-import select
 import shutil
 import subprocess
 import time
@@ -194,26 +192,11 @@ def exec_socket_probe(run_dir: Path) -> Probe:
 
 
 def wait_exited(procs: Iterable[Proc], deadline: float) -> None:
-    """Block on pidfds until each process has exited or ``deadline`` (monotonic) passes."""
-    with contextlib.ExitStack() as fds:
-        poller = select.poll()
-        pending = set()
-        for proc in procs:
-            try:
-                fd = os.pidfd_open(proc.pid)
-            except ProcessLookupError:
-                continue
-            fds.callback(os.close, fd)
-            if start_time(proc.pid) == proc.start:  # else the pid is another process's now
-                poller.register(fd, select.POLLIN)
-                pending.add(fd)
-        while pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            for fd, _ in poller.poll(left * 1000):
-                poller.unregister(fd)
-                pending.discard(fd)
+    """Until each process has exited or ``deadline`` (monotonic) passes; a pid that is
+    another process's by now (a new start time) is not waited for."""
+    from tests.agent_double.procs import wait_gone
+
+    wait_gone([p.pid for p in procs if start_time(p.pid) == p.start], deadline)
 
 
 class LeakCheck:

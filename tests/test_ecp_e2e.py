@@ -66,13 +66,20 @@ def agent(tmp_path, no_leaks):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def task(task_id: str, image: str, shell: str, grace_ns: int | None = None) -> mesos_pb2.TaskInfo:
+def task(
+    task_id: str,
+    image: str,
+    shell: str,
+    grace_ns: int | None = None,
+    disk_mb: float | None = None,
+) -> mesos_pb2.TaskInfo:
     info = mesos_pb2.TaskInfo(name=task_id)
     info.task_id.value = task_id
     info.command.value = shell
     info.container.type = mesos_pb2.ContainerInfo.DOCKER
     info.container.docker.image = image
-    for name, value in (("cpus", 0.5), ("mem", 64)):
+    scalars = [("cpus", 0.5), ("mem", 64)] + ([("disk", disk_mb)] if disk_mb else [])
+    for name, value in scalars:
         res = info.resources.add(name=name, type=mesos_pb2.Value.SCALAR)
         res.scalar.value = value
     if grace_ns is not None:
@@ -328,9 +335,7 @@ def test_a_memory_hog_fails_with_the_memory_reason(agent, image):
 
 
 def test_a_disk_filler_fails_with_the_disk_reason_and_disk_usage_is_reported(agent, image):
-    info = task("filler", image, "sleep 4; dd if=/dev/zero of=/fill bs=1M; sleep 60")
-    res = info.resources.add(name="disk", type=mesos_pb2.Value.SCALAR)
-    res.scalar.value = 32
+    info = task("filler", image, "sleep 4; dd if=/dev/zero of=/fill bs=1M; sleep 60", disk_mb=32)
     record = agent.launch_task(info)
     agent.wait_for_state("filler", mesos_pb2.TASK_RUNNING, timeout=120)
     stats = _stats(agent, record.container_id)
@@ -345,9 +350,7 @@ def test_a_disk_filler_fails_with_the_disk_reason_and_disk_usage_is_reported(age
 def test_a_sandbox_filler_is_killed_with_the_disk_reason(agent, image):
     # count bounds the write even if the watcher failed; the limit is a quarter of it
     fill = 'dd if=/dev/zero of="$MESOS_SANDBOX/fill" bs=1M count=64; sleep 600'
-    info = task("sandfill", image, fill)
-    res = info.resources.add(name="disk", type=mesos_pb2.Value.SCALAR)
-    res.scalar.value = 16
+    info = task("sandfill", image, fill, disk_mb=16)
     record = agent.launch_task(info)
     status = agent.wait_for_state("sandfill", mesos_pb2.TASK_FAILED, timeout=120)
     assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK

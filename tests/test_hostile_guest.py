@@ -123,9 +123,7 @@ def test_sparse_files_links_fifos_and_a_swapping_dir_are_measured_safely(agent, 
         " mkfifo pipe; (while true; do mkdir -p d/e; rm -rf d; ln -s / d; rm d; done) &"
         " touch ready; sleep 1000"
     )
-    info = task("swapper", image, script)
-    res = info.resources.add(name="disk", type=mesos_pb2.Value.SCALAR)
-    res.scalar.value = 64
+    info = task("swapper", image, script, disk_mb=64)
     record = agent.launch_task(info)
     agent.wait_for_state("swapper", mesos_pb2.TASK_RUNNING, timeout=120)
     agent.wait_for(lambda: (Path(record.directory) / "ready").exists(), timeout=60)
@@ -147,9 +145,7 @@ def test_a_tree_too_deep_to_measure_fails_the_task_with_the_disk_reason(agent, i
         "cd $MESOS_SANDBOX && i=0; while [ $i -lt 400 ]; do mkdir d && cd d; i=$((i+1)); done;"
         " sleep 1000"
     )
-    info = task("deep", image, script)
-    res = info.resources.add(name="disk", type=mesos_pb2.Value.SCALAR)
-    res.scalar.value = 64
+    info = task("deep", image, script, disk_mb=64)
     record = agent.launch_task(info)
     status = agent.wait_for_state("deep", mesos_pb2.TASK_FAILED, timeout=180)
     assert status.reason == mesos_pb2.TaskStatus.REASON_CONTAINER_LIMITATION_DISK

@@ -33,6 +33,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from mesos_hyper.proto import containerizer_pb2, mesos_pb2
+from tests.conditions import wait_for
 
 from . import procs
 from .durations import format_duration
@@ -701,13 +702,7 @@ class Agent:
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         """Block until predicate() holds (re-checked on every agent event)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"condition not met within {timeout}s")
-                self._cond.wait(min(left, 0.2))
+        wait_for(self._cond, predicate, timeout, poll=0.2)
 
     def kill_task(self, task_id: str, grace: float | None = None) -> None:
         """Slave::killTask, with an optional KillPolicy grace period (seconds)."""

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from mesos_hyper.executor.agent_api import records
+from tests.conditions import wait_for
 
 Event = dict[str, Any]
 
@@ -100,13 +101,7 @@ class Scheduler:
             raise RuntimeError(f"{kind} answered {resp.status_code}: {resp.text[:300]}")
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"condition not met within {timeout}s")
-                self._cond.wait(min(left, 0.5))
+        wait_for(self._cond, predicate, timeout, poll=0.5)
 
     def launch(self, task: Event, timeout: float = 60) -> Event:
         """Launch ``task`` (TaskInfo JSON without agent_id) on the first offer; the offer."""
