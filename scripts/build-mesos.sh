@@ -36,15 +36,8 @@ PACKAGES=(
   libsasl2-modules libapr1-dev libsvn-dev zlib1g-dev python3 patch libzookeeper-mt-dev
   curl ca-certificates
 )
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing build dependencies: ${missing[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+. scripts/debian-packages.sh
+ensure_packages "${PACKAGES[@]}"
 
 say "unpacking $SOURCE into $WORK"
 rm -rf "$WORK"

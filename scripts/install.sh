@@ -19,17 +19,8 @@ PACKAGES=(
   busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio kmod procps
   gcc libc6-dev python3-venv python3-dev curl ca-certificates
 )
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  say "Debian packages: all present"
-fi
+. scripts/debian-packages.sh
+ensure_packages "${PACKAGES[@]}"
 
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -e "$stamp" ]; then
