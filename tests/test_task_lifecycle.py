@@ -57,6 +57,7 @@ def _kill_and_check(double: AgentDouble, record, task_id: str, grace: float = 2.
     assert status.message
     double.wait_for(lambda: record.completed, timeout=30)
     assert lookup(domain_name(record.container_id)) is None
+    print(f"{task_id}: TASK_KILLED {took:.2f}s after the kill")
     return took
 
 
