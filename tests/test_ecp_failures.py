@@ -163,3 +163,19 @@ def test_collect_retries_and_reports_what_it_could_not_remove(monkeypatch):
     removed, failed = net.collect(net.NetSettings.from_env(), alive={"up"}, attempts=3)
     assert removed == ["flaky"] and failed == ["stuck"]
     assert attempts == {"flaky": 2, "stuck": 3}
+
+
+def test_a_launch_killed_before_its_executor_started_is_ended_by_the_next_call(store):
+    from mesos_hyper.state.locks import flocked
+
+    for cid in ("killed", "in-progress", "fresh"):
+        store.create(cid)
+    old = time.time() - 60
+    store.update("killed", created_at=old)
+    store.update("in-progress", created_at=old)
+    with flocked(store.containers_dir / "in-progress" / ecp.LAUNCH_LOCK):
+        ecp._reap_interrupted_launches(store)
+    assert store.get("killed").status == Status.TERMINATED
+    assert "interrupted" in (store.get("killed").termination.message or "")
+    assert store.get("in-progress").live  # its launch still holds the lock
+    assert store.get("fresh").live  # too young to tell

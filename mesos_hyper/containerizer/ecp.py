@@ -6,6 +6,7 @@ returns); the state lives in records under ``$MESOS_WORK_DIRECTORY/mesos-hyper``
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -19,12 +20,17 @@ from mesos_hyper.containerizer import executor_process, recordio
 from mesos_hyper.errors import HyperError
 from mesos_hyper.model import messages
 from mesos_hyper.state import ContainerRecord, StateStore, Status, Termination, default_root
+from mesos_hyper.state.locks import flocked
 
 if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
     import isolators
 
 LOG = logging.getLogger(__name__)
 LAUNCH_FILE = "launch.pb"
+# Held by `launch` from just after the record exists until the executor's pid is in it: a
+# record with no pid whose lock is free belongs to a launch that was killed.
+LAUNCH_LOCK = "launch.lock"
+INTERRUPTED_LAUNCH_AGE_S = 2.0
 EXECUTOR_KILL_GRACE_S = 10.0  # the executor's TERM_BUDGET_S: it reports and cleans up within it
 # Terminated records older than this go at the next launch or recover (some are never both
 # waited on and destroyed: the agent SIGKILLs a pending wait before it destroys).
@@ -43,7 +49,14 @@ def launch(stdin: BinaryIO) -> None:
     check_switch_user(request.user)
     store = _store()
     store.collect(RECORD_TTL_S)
+    _reap_interrupted_launches(store)
     store.create(request.container_id, sandbox=request.directory, limits=request.resources)
+    cid = request.container_id
+    with flocked(store.containers_dir / cid / LAUNCH_LOCK):
+        _start_executor(store, request, raw)
+
+
+def _start_executor(store: StateStore, request: messages.LaunchRequest, raw: bytes) -> None:
     cid = request.container_id
     try:
         (store.containers_dir / cid / LAUNCH_FILE).write_bytes(raw)
@@ -67,6 +80,41 @@ def launch(stdin: BinaryIO) -> None:
         raise
     store.update(cid, pids={"executor": pid, "executor_start": started})
     log.event(LOG, "launched", container=cid, executor_pid=pid)
+
+
+def _reap_interrupted_launches(store: StateStore) -> None:
+    """A `launch` SIGKILLed before it started the executor leaves a live record that the
+    agent (which saw the launch fail) never waits on nor destroys: end it now."""
+    now = time.time()
+    for record in store.list():
+        if not record.live or "executor" in record.pids:
+            continue
+        if now - record.created_at < INTERRUPTED_LAUNCH_AGE_S:
+            continue  # the launch may not hold its lock yet
+        lock = store.containers_dir / record.container_id / LAUNCH_LOCK
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None  # killed before it took the lock
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a launch in progress
+            store.mark_terminated(
+                record.container_id,
+                Termination(
+                    status=messages.exit_status(1),
+                    state="TASK_FAILED",
+                    reasons=("REASON_CONTAINER_LAUNCH_FAILED",),
+                    message="launch was interrupted before the executor started",
+                ),
+            )
+            log.event(LOG, "ended an interrupted launch", container=record.container_id)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 def switch_user_allowed() -> bool:
@@ -253,6 +301,7 @@ def recover() -> None:
     """Reconcile records with the processes and VMs that survived a restart."""
     store = _store()
     store.collect(RECORD_TTL_S)
+    _reap_interrupted_launches(store)
     live_domains = set()  # a terminated container's VM is an orphan like any other
     for record in store.list():
         if not record.live:
