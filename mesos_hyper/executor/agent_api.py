@@ -79,6 +79,7 @@ class AgentConnection:
         self.agent_id: dict[str, str] | None = None
         self.gone = threading.Event()  # the agent is gone for good: the executor exits
         self.subscribed = threading.Event()
+        self.subscribed_at: float | None = None
         self._cond = threading.Condition()
         self._unacked: dict[str, dict[str, Any]] = {}  # base64 uuid -> TaskStatus JSON
         self._tasks: dict[str, dict[str, Any]] = {}  # task id -> TaskInfo JSON, until acked
@@ -173,6 +174,7 @@ class AgentConnection:
         kind = event.get("type")
         if kind == "SUBSCRIBED":
             self.agent_id = event.get("subscribed", {}).get("agent_info", {}).get("id")
+            self.subscribed_at = time.monotonic()
             self.subscribed.set()
             log.event(LOG, "subscribed to the agent", agent=self.settings.agent_endpoint)
         elif kind == "LAUNCH":

@@ -41,6 +41,10 @@ ACK_TIMEOUT_S = 30.0
 TERM_BUDGET_S = 10.0
 # Of that, what the tasks get before they are killed; the rest is for reporting and cleanup.
 TERM_TASK_GRACE_S = 5.0
+# The agent sends its queued tasks right after SUBSCRIBED: an executor that has none this
+# long after has nothing to run (its task was killed before it registered, or it was
+# launched while the agent restarted) and exits, as no 1.0.4 agent shuts it down.
+IDLE_EXIT_S = 10.0
 
 
 class PodExecutor:
@@ -62,6 +66,7 @@ class PodExecutor:
         self.connection = AgentConnection(settings, self.handle)
         self._lock = threading.Lock()
         self._terminating = threading.Event()
+        self._launched_any = False
         # One pair of output files per executor, as Mesos has: opened once, before any
         # guest runs, never by name again (the sandbox is guest-writable), pinned meanwhile.
         self.outputs = open_outputs(self.sandbox, pin=launch.user is None)
@@ -121,6 +126,7 @@ class PodExecutor:
                 return
             runner = TaskRunner(task, self.context, self.outputs)
             self.tasks[task.task_id] = runner
+            self._launched_any = True
             self.done.clear()
         runner.start(self._task_ended, self._task_reported)
 
@@ -188,6 +194,10 @@ class PodExecutor:
 
     # ---- the process ----------------------------------------------------------
 
+    def _idle(self) -> bool:
+        at = self.connection.subscribed_at
+        return not self._launched_any and at is not None and time.monotonic() - at > IDLE_EXIT_S
+
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
         self._terminating.set()
 
@@ -198,6 +208,9 @@ class PodExecutor:
         try:
             self.connection.start()
             while not self.done.wait(0.2):
+                if self._idle():
+                    log.event(LOG, "no task to run; exiting", waited_s=IDLE_EXIT_S)
+                    break
                 if self._terminating.is_set() and term_at is None:
                     term_at = time.monotonic()
                     log.event(LOG, "SIGTERM: killing every task", grace_s=TERM_TASK_GRACE_S)
