@@ -4,14 +4,17 @@ The walk holds directory fds only: entries are listed with scandir on an fd, sta
 fstatat(AT_SYMLINK_NOFOLLOW) and a subdirectory is entered with ``openat(O_DIRECTORY |
 O_NOFOLLOW)`` and checked to be the inode just stat'ed, so a directory the guest swaps for
 a link (or another directory) mid-walk is skipped, never followed. Nothing on another
-device is counted or entered. Allocated blocks are counted (a sparse file counts what it
-holds), an inode with several links once. The walk is iterative on an explicit stack:
-memory and open fds grow with the depth only (two fds a level: ours and scandir's own
-duplicate, so at most ``2 * max_depth``), plus one set entry per multiply linked file.
-A walk over ``max_entries`` entries or ``max_depth`` levels stops, reporting a lower bound.
+device or mount (a bind mount keeps the device number: mount ids are compared) is counted
+or entered. Allocated blocks are counted (a sparse file counts what it holds), an inode
+with several links once. The walk is iterative on an explicit stack: memory and open fds
+grow with the depth only (two fds a level: ours and scandir's own duplicate, so at most
+``2 * max_depth``), plus one set entry per multiply linked file. A walk over
+``max_entries`` entries or ``max_depth`` levels, or out of fds, stops and reports a lower
+bound rather than an error.
 
-Cost, measured on the development host (ext4, warm cache): 200,000 empty files in 200
-directories take 0.33 s (about 1.6 us an entry); a walk holds no per-entry memory.
+Cost, measured on the development host (2 vCPUs, ext4, warm cache): 200,000 empty files
+(200 directories of 1,000, or one flat directory) take 0.7-1.0 s, about 4-5 us an entry;
+1,000,000 files in one directory take 5.4 s and leave the process's peak RSS unchanged.
 """
 
 from __future__ import annotations
