@@ -9,6 +9,7 @@ whatever the others did, and what fails is logged, because the ECP's cleanup tri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -125,12 +126,15 @@ class PodManager:
         """The member's host ports go; the pod itself goes with its last member."""
         with self._lock:
             member = self.members.pop(task_id, None)
-            if member is None or not member.owned_forwards or self.attachment is None:
-                return
-            try:
-                net.remove_forwards(self.net, self.attachment, member.owned_forwards)
-            except Exception as err:  # the pod's teardown removes them at the latest
-                log.event(LOG, "forward removal failed", logging.WARNING, error=err)
+            if member is not None:
+                self._drop_forwards(member)
+
+    def _drop_forwards(self, member: Member) -> None:
+        """The host ports the member brought; the pod's teardown removes them at the latest."""
+        attachment = self.attachment
+        if member.owned_forwards and attachment is not None:
+            forwards = member.owned_forwards
+            self._guarded("forwards", lambda: net.remove_forwards(self.net, attachment, forwards))
 
     def teardown(self) -> None:
         """Exec socket, VM, then every isolator's host state; idempotent, never raises."""
@@ -209,11 +213,7 @@ class PodManager:
                 spec, member.base_disk, member.stdout, member.stderr, disk_bytes=member.disk_bytes
             )
         except Exception:
-            if member.owned_forwards and self.attachment is not None:
-                self._guarded(
-                    "forwards",
-                    lambda: net.remove_forwards(self.net, self.attachment, member.owned_forwards),  # type: ignore[arg-type]
-                )
+            self._drop_forwards(member)
             raise
 
     def _pod_config(self, member: Member) -> PodConfig:
@@ -274,8 +274,6 @@ class PodManager:
 
 def _with_network(member: Member, attachment: Attachment | None, nic: bool = True) -> ProcessSpec:
     """The member's spec with its /etc files, and the NIC's set-up for the pod's first."""
-    import dataclasses
-
     files = networking.guest_files(attachment, member.hostname)
     if nic:
         network = attachment.guest_config if attachment else None
