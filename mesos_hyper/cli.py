@@ -13,6 +13,7 @@ from mesos_hyper import __version__, log
 from mesos_hyper.errors import HyperError
 from mesos_hyper.executor import cli as exec_cli
 from mesos_hyper.host import cli as host_cli
+from mesos_hyper.host import pool_cli
 from mesos_hyper.images import cli as images_cli
 from mesos_hyper.runtime import cli as runtime_cli
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stderr log level (default: MESOS_HYPER_LOG_LEVEL or warning)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (runtime_cli, exec_cli, images_cli, host_cli):
+    for area in (runtime_cli, exec_cli, images_cli, host_cli, pool_cli):
         area.register(sub)
     return parser
 

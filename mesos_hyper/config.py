@@ -20,6 +20,7 @@ class Paths:
     root: Path
     guest: Path
     run: Path
+    pool_dir: Path | None = None  # default: <root>/pool
 
     @classmethod
     def from_env(cls) -> Paths:
@@ -27,6 +28,7 @@ class Paths:
             root=_env_path("MESOS_HYPER_ROOT", "/var/lib/mesos-hyper"),
             guest=_env_path("MESOS_HYPER_GUEST_DIR", "/var/lib/mesos-hyper/guest"),
             run=_env_path("MESOS_HYPER_RUN_DIR", "/run/mesos-hyper"),
+            pool_dir=Path(pool) if (pool := os.environ.get("MESOS_HYPER_POOL_DIR")) else None,
         )
 
     @property
@@ -38,6 +40,12 @@ class Paths:
     def containers(self) -> Path:
         """Per-container overlays, channel sockets and logs."""
         return self.root / "containers"
+
+    @property
+    def pool(self) -> Path:
+        """The warm pool's VMs (vmctl.pool). Several roots on one filesystem may share one
+        pool (a claim renames a pool VM's directory into ``containers``)."""
+        return self.pool_dir or self.root / "pool"
 
     @property
     def kernel(self) -> Path:

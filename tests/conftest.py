@@ -34,6 +34,28 @@ def no_leaks() -> Iterator[LeakCheck]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def warm_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite runs with the warm pool on, as production does: one pool for every test's
+    state root (on the same filesystem, so a claim can move a pool VM into any of them),
+    drained at the end. ``MESOS_HYPER_POOL_SIZE=0`` runs the suite cold instead."""
+    from mesos_hyper.config import Paths
+    from vmctl.pool.fill import drain, fill_lock, reap
+    from vmctl.pool.store import PoolDirs
+
+    os.environ.setdefault("MESOS_HYPER_POOL_SIZE", "1")
+    os.environ["MESOS_HYPER_POOL_DIR"] = str(tmp_path_factory.mktemp("pool"))
+    try:
+        yield
+    finally:
+        paths = Paths.from_env()
+        dirs = PoolDirs(paths)
+        with fill_lock(dirs, wait=True):
+            drain(paths)
+            reap(paths, dirs)
+        os.environ.pop("MESOS_HYPER_POOL_DIR", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def pod_network_namespace():
     """Every pod network of the suite lives in one test namespace, never the host's own.
 

@@ -1,7 +1,8 @@
 """What a test can leave behind on the host, and the check that it left nothing.
 
 ``LeakCheck`` snapshots each kind of leftover before a test and diffs after it:
-libvirt domains; QEMU, virtiofsd and pod executor processes; taps; nft rules,
+libvirt domains; QEMU, virtiofsd and pod executor processes (the warm pool's idle VMs
+excepted); taps; nft rules,
 sets and tables in the pod network's namespace; and, per state root, address
 leases, per-container overlay directories, live container records and exec
 sockets. Roots a test moves through an agent's environment (its own
@@ -90,12 +91,15 @@ def process_probe(kinds: Mapping[str, Callable[[list[bytes]], bool]] = PROCESS_K
 
     def probe() -> dict[str, set[object]]:
         found: dict[str, set[object]] = {kind: set() for kind in kinds}
+        pool = waiting_pool_vms()
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
                 argv = _argv(entry)
             except OSError:
+                continue
+            if is_qemu(argv) and qemu_domain(argv) in pool:
                 continue
             for kind, matches in kinds.items():
                 if matches(argv):
@@ -108,10 +112,32 @@ def process_probe(kinds: Mapping[str, Callable[[list[bytes]], bool]] = PROCESS_K
     return probe
 
 
+def waiting_pool_vms() -> set[str]:
+    """The warm pool's idle and booting VMs: the pool's, not a test's leftovers (a claimed
+    one that outlives its task is a leak like any other VM)."""
+    from vmctl.pool.store import PoolDirs
+
+    dirs = PoolDirs(Paths.from_env())
+    names = set()
+    for directory in (dirs.idle, dirs.filling):
+        if directory.is_dir():
+            names.update(os.listdir(directory))
+    return names
+
+
+def qemu_domain(argv: list[bytes]) -> str | None:
+    """The domain a QEMU process runs (libvirt passes ``-name guest=NAME,...``)."""
+    for flag, value in itertools.pairwise(argv):
+        if flag == b"-name" and value.startswith(b"guest="):
+            return value[6:].split(b",")[0].decode(errors="replace")
+    return None
+
+
 def domain_probe() -> dict[str, set[object]]:
     from vmctl.lifecycle import list_ours
 
-    return {"libvirt domains": {d.name for d in list_ours()}}
+    pool = waiting_pool_vms()
+    return {"libvirt domains": {d.name for d in list_ours() if d.name not in pool}}
 
 
 def network_probe() -> dict[str, set[object]]:

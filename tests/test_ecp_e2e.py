@@ -21,7 +21,6 @@ from tests.agent_double import Agent
 from tests.agent_double.executor_info import scalar_resources
 from tests.leaks import is_executor
 from tests.registry_fixtures import registry  # noqa: F401
-from vmctl.domain import domain_name
 from vmctl.lifecycle import lookup
 
 pytestmark = pytest.mark.vm
@@ -153,7 +152,7 @@ def _pids(pattern: str) -> list[int]:
 def test_guest_qemu_killed_from_outside_fails_the_task(agent, image):
     record = agent.launch_task(task("victim", image, "sleep 1000"))
     agent.wait_for_state("victim", mesos_pb2.TASK_RUNNING, timeout=120)
-    (qemu,) = _pids(f"guest=mh-{record.container_id}")
+    (qemu,) = _pids(f"guest={agent.vm_name(record.container_id)},")
     os.kill(qemu, 9)
     status = agent.wait_for_state("victim", mesos_pb2.TASK_FAILED, timeout=60)
     assert "exit status" in status.message
@@ -168,7 +167,7 @@ def test_executor_killed_from_outside_ends_the_container(agent, image):
     agent.wait_for(lambda: record.completed, timeout=60)
     termination = record.termination.result()
     assert "executor exited unexpectedly" in termination.message
-    assert not _pids(f"guest=mh-{record.container_id}")
+    assert not _pids(f"guest={agent.vm_name(record.container_id)},")
     # the dead executor could not remove its overlays: the ECP's cleanup did
     assert not (Path(agent.env["MESOS_HYPER_ROOT"]) / "containers" / record.container_id).exists()
 
@@ -178,7 +177,7 @@ def test_agent_restart_keeps_running_pods(agent, image):
     agent.wait_for_state("survivor", mesos_pb2.TASK_RUNNING, timeout=120)
     result = agent.restart()
     assert record.container_id in result.recovered and not result.orphans
-    assert _pids(f"guest=mh-{record.container_id}")
+    assert _pids(f"guest={agent.vm_name(record.container_id)},")
     agent.kill_task("survivor")
     agent.wait_for_state("survivor", mesos_pb2.TASK_KILLED, timeout=60)
 
@@ -237,18 +236,18 @@ def test_two_tasks_of_one_executor_share_a_pod_vm(agent, registry, busybox_layer
         tasks[name] = info
     record = agent.launch_task(tasks["web"])
     agent.wait_for_state("web", mesos_pb2.TASK_RUNNING, timeout=120)
-    (qemu,) = _pids(f"guest=mh-{record.container_id}")
+    (qemu,) = _pids(f"guest={agent.vm_name(record.container_id)},")
     agent.launch_task(tasks["side"])
     status = agent.wait_for_state("side", mesos_pb2.TASK_FAILED, timeout=60)
     assert "status 5" in status.message
-    assert _pids(f"guest=mh-{record.container_id}") == [qemu]  # the same VM
+    assert _pids(f"guest={agent.vm_name(record.container_id)},") == [qemu]  # the same VM
     out = (Path(record.directory) / "stdout").read_text()
     # one VM, one hostname; separate filesystems: the side task does not see /tmp/web
     assert "web-up" in out and "side web\n" in out
     agent.kill_task("web")
     agent.wait_for_state("web", mesos_pb2.TASK_KILLED, timeout=60)
     agent.wait_for(lambda: record.completed, timeout=60)
-    assert not _pids(f"guest=mh-{record.container_id}")
+    assert not _pids(f"guest={agent.vm_name(record.container_id)},")
 
 
 def _stats(agent: Agent, container_id: str):
@@ -281,7 +280,7 @@ def test_half_a_cpu_is_enforced_and_reported(agent, image):
     record = agent.launch_task(info)
     agent.wait_for_state("burn", mesos_pb2.TASK_RUNNING, timeout=120)
     # the guest booted unthrottled; the quota held before the task's process was sent
-    dom = lookup(domain_name(record.container_id))
+    dom = lookup(agent.vm_name(record.container_id) or "")
     assert dom is not None and dom.schedulerParameters()["global_quota"] == 50_000
     rate = _cpu_rate(agent, record.container_id, 6.0)
     assert 0.3 < rate < 0.7, rate

@@ -56,7 +56,8 @@ def _kill_and_check(double: AgentDouble, record, task_id: str, grace: float = 2.
     assert states(double, task_id)[-1] == "TASK_KILLED"
     assert status.message
     double.wait_for(lambda: record.completed, timeout=30)
-    assert lookup(domain_name(record.container_id)) is None
+    # no VM at all when the kill came before one was made; else the one it had is gone
+    assert lookup(double.vm_name(record.container_id) or domain_name(record.container_id)) is None
     print(f"{task_id}: TASK_KILLED {took:.2f}s after the kill")
     return took
 
@@ -98,8 +99,7 @@ def test_kill_during_the_pull_abandons_it(tmp_path, no_leaks):
 
 def test_kill_during_boot_destroys_the_vm(agent, image):  # noqa: F811
     record = agent.launch_task(task("booting", image, "sleep 60"))
-    name = domain_name(record.container_id)
-    agent.wait_for(lambda: lookup(name) is not None, timeout=120)
+    agent.wait_for(lambda: lookup(agent.vm_name(record.container_id) or "") is not None, 120)
     assert "TASK_RUNNING" not in states(agent, "booting")
     _kill_and_check(agent, record, "booting")
 
@@ -114,7 +114,8 @@ def test_kill_as_soon_as_it_runs(agent, image):  # noqa: F811
     assert states(agent, "started")[-1] == "TASK_KILLED"
     agent.wait_for(lambda: record.completed, timeout=30)
     assert record.termination.result().state == mesos_pb2.TASK_KILLED
-    assert lookup(domain_name(record.container_id)) is None
+    vm = agent.vm_name(record.container_id)
+    assert vm and lookup(vm) is None, vm
 
 
 def test_executor_exits_soon_after_its_last_update_is_acknowledged(agent, image):  # noqa: F811
@@ -139,5 +140,6 @@ def test_sigterm_kills_the_task_reports_it_and_cleans_up(agent, image):  # noqa:
     agent.wait_for(lambda: record.completed and _gone(pid), timeout=30)
     # the ECP's destroy SIGKILLs after 10 s: the executor was done well before that
     assert time.monotonic() - sent_at < 10 + SLACK_S / 2
-    assert lookup(domain_name(record.container_id)) is None
+    vm = agent.vm_name(record.container_id)
+    assert vm and lookup(vm) is None, vm
     assert record.termination.result().state == mesos_pb2.TASK_KILLED

@@ -66,6 +66,9 @@ class InterfaceSpec:
         return el
 
 
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+
 @dataclass(frozen=True)
 class ShareSpec:
     """A host directory the guest mounts with virtiofs under ``tag``."""
@@ -73,8 +76,13 @@ class ShareSpec:
     source: Path
     tag: str
 
-
-VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+    def element(self) -> ET.Element:
+        el = ET.Element("filesystem", type="mount", accessmode="passthrough")
+        ET.SubElement(el, "driver", type="virtiofs")
+        ET.SubElement(el, "binary", path=VIRTIOFSD)
+        ET.SubElement(el, "source", dir=str(self.source))
+        ET.SubElement(el, "target", dir=self.tag)
+        return el
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class DomainSpec:
     console_log: Path | None = None
     shares: list[ShareSpec] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    # virtiofs needs guest RAM that virtiofsd can map; a pool VM gets its share hot-plugged
+    shared_memory: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.startswith(NAME_PREFIX):
@@ -103,12 +113,10 @@ class DomainSpec:
         dom = ET.Element("domain", type=self.domain_type)
         ET.SubElement(dom, "name").text = self.name
         meta = ET.SubElement(dom, "metadata")
-        pod = ET.SubElement(meta, f"{{{METADATA_NS}}}pod")
-        for key, value in sorted(self.metadata.items()):
-            ET.SubElement(pod, f"{{{METADATA_NS}}}entry", key=key).text = value
+        meta.append(metadata_element(self.metadata))
         ET.SubElement(dom, "memory", unit="MiB").text = str(self.memory_mib)
         ET.SubElement(dom, "vcpu").text = str(self.vcpus)
-        if self.shares:  # virtiofs needs guest RAM that virtiofsd can map
+        if self.shares or self.shared_memory:
             backing = ET.SubElement(dom, "memoryBacking")
             ET.SubElement(backing, "source", type="memfd")
             ET.SubElement(backing, "access", mode="shared")
@@ -131,11 +139,7 @@ class DomainSpec:
         for interface in self.interfaces:
             devices.append(interface.element())
         for share in self.shares:
-            fs = ET.SubElement(devices, "filesystem", type="mount", accessmode="passthrough")
-            ET.SubElement(fs, "driver", type="virtiofs")
-            ET.SubElement(fs, "binary", path=VIRTIOFSD)
-            ET.SubElement(fs, "source", dir=str(share.source))
-            ET.SubElement(fs, "target", dir=share.tag)
+            devices.append(share.element())
         ET.SubElement(devices, "controller", type="usb", model="none")
         if self.channels:
             ET.SubElement(devices, "controller", type="virtio-serial", index="0")
@@ -148,6 +152,14 @@ class DomainSpec:
         # The balloon lets `update` shrink or grow guest memory later.
         ET.SubElement(devices, "memballoon", model="virtio")
         return ET.tostring(dom, encoding="unicode")
+
+
+def metadata_element(entries: dict[str, str]) -> ET.Element:
+    """Our ``<mh:pod>`` element; libvirt can also replace it on a running domain."""
+    pod = ET.Element(f"{{{METADATA_NS}}}pod")
+    for key, value in sorted(entries.items()):
+        ET.SubElement(pod, f"{{{METADATA_NS}}}entry", key=key).text = value
+    return pod
 
 
 def read_metadata(xml: str) -> dict[str, str] | None:

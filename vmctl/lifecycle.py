@@ -10,6 +10,7 @@ import contextlib
 import logging
 import threading
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import libvirt
@@ -17,7 +18,14 @@ import libvirt
 from mesos_hyper import log
 from mesos_hyper.errors import VMError
 from vmctl.connection import connect
-from vmctl.domain import NAME_PREFIX, DomainSpec, read_metadata
+from vmctl.domain import (
+    METADATA_NS,
+    METADATA_PREFIX,
+    NAME_PREFIX,
+    DomainSpec,
+    metadata_element,
+    read_metadata,
+)
 
 LOG = logging.getLogger(__name__)
 _ENDED = {
@@ -31,14 +39,23 @@ _ENDED = {
 class Domain:
     """A transient domain of ours and an Event that is set when it has ended."""
 
-    def __init__(self, spec: DomainSpec) -> None:
-        self.name = spec.name
+    def __init__(self, spec: DomainSpec | None, *, adopt: str | None = None) -> None:
+        """Start ``spec`` paused, or with ``adopt`` take over a running domain of ours (a
+        pool VM just claimed)."""
+        self.name = spec.name if spec is not None else str(adopt)
         self.ended = threading.Event()
         self._conn = connect()
         self._callback: int | None = None
         self._callback = self._conn.domainEventRegisterAny(
             None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_event, None
         )
+        if spec is None:
+            try:
+                self._dom = self._conn.lookupByName(self.name)
+            except libvirt.libvirtError as err:
+                self._unregister()
+                raise VMError(f"no domain {self.name}: {err.get_error_message()}") from err
+            return
         try:
             self._dom = self._conn.createXML(spec.to_xml(), libvirt.VIR_DOMAIN_START_PAUSED)
         except libvirt.libvirtError as err:
@@ -80,6 +97,26 @@ class Domain:
             self._dom.attachDeviceFlags(device_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
         except libvirt.libvirtError as err:
             raise VMError(f"cannot hot-plug into {self.name}: {err.get_error_message()}") from err
+
+    def set_metadata(self, entries: dict[str, str]) -> None:
+        """Replace our metadata on the running domain (a claimed pool VM names its task)."""
+        xml = ET.tostring(metadata_element(entries), encoding="unicode")
+        try:
+            self._dom.setMetadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+                xml,
+                METADATA_PREFIX,
+                METADATA_NS,
+                libvirt.VIR_DOMAIN_AFFECT_LIVE,
+            )
+        except libvirt.libvirtError as err:
+            raise VMError(f"cannot relabel {self.name}: {err.get_error_message()}") from err
+
+    def suspend(self) -> None:
+        try:
+            self._dom.suspend()
+        except libvirt.libvirtError as err:
+            raise VMError(f"cannot pause {self.name}: {err.get_error_message()}") from err
 
     def alive(self) -> bool:
         """Asks libvirtd; after a libvirtd restart the handle is stale, so look the domain

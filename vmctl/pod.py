@@ -13,6 +13,7 @@ log is handed to that user, the kernel, initramfs and base disks are world-reada
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import pwd
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import libvirt
 
-from mesos_hyper import log
+from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
 from vmctl import accel, disks
 from vmctl.domain import (
@@ -41,7 +42,12 @@ from vmctl.domain import (
     domain_name,
 )
 from vmctl.guest import protocol
-from vmctl.lifecycle import Domain
+from vmctl.lifecycle import Domain, destroy_by_name
+from vmctl.pool import store as pool_store
+from vmctl.pool import weight
+from vmctl.pool.refill import request_refill
+from vmctl.pool.settings import PoolSettings
+from vmctl.pool.store import PoolVM
 
 LOG = logging.getLogger(__name__)
 QEMU_USER = "libvirt-qemu"
@@ -66,6 +72,8 @@ class PodConfig:
     shares: dict[str, Path] = field(default_factory=dict)  # virtiofs tag -> host directory
     metadata: dict[str, str] = field(default_factory=dict)
     interface: InterfaceSpec | None = None  # the pod's NIC: a tap made beforehand
+    # claim a VM from this state root's warm pool when one fits (and ask for a refill)
+    pool: config.Paths | None = None
 
 
 def _qemu_ids() -> tuple[int, int]:
@@ -74,6 +82,13 @@ def _qemu_ids() -> tuple[int, int]:
     except KeyError:
         return 0, 0
     return entry.pw_uid, entry.pw_gid
+
+
+def make_workdir(workdir: Path) -> None:
+    """A VM's directory (overlay, sockets, console log), handed to the QEMU user."""
+    workdir.mkdir(parents=True, mode=0o750)
+    uid, gid = _qemu_ids()
+    os.chown(workdir, uid, gid)
 
 
 class Pod:
@@ -100,8 +115,111 @@ class Pod:
         self._readers: list[threading.Thread] = []
         self.broken_limits: dict[int, str] = {}  # container -> the limit it broke (memory, disk)
         self._free_slots = list(range(protocol.FIRST_EXEC_SLOT, protocol.MAX_SLOTS))
+        self.pool_vm: str | None = None  # the pool VM this pod claimed, if it did
 
     # ---- start ----------------------------------------------------------------
+
+    def create(self) -> None:
+        """The VM exists, paused, with the task's rootfs, NIC and shares: a claimed pool VM
+        when one fits, else a new one. ``start`` calls it if the caller has not."""
+        if self._domain is not None:
+            return
+        cfg = self.config
+        t0 = time.monotonic()
+        self._check_not_destroyed()
+        if cfg.workdir.exists():
+            raise VMError(f"container {cfg.name} already exists ({cfg.workdir})")
+        claimed = self._claim()
+        if claimed is None:
+            make_workdir(cfg.workdir)
+        overlay = disks.create_overlay(cfg.base_disk, cfg.workdir / "rootfs.qcow2", cfg.disk_bytes)
+        root_disk = DiskSpec(overlay, serial=protocol.member_disk_serial(0))
+        shares = [ShareSpec(source, tag) for tag, source in cfg.shares.items()]
+        interfaces = [cfg.interface] if cfg.interface else []
+        metadata = {**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)}
+        t1 = time.monotonic()
+        if claimed is not None:
+            self._adopt(claimed, [root_disk, *interfaces, *shares], metadata)
+        else:
+            self._domain = Domain(
+                DomainSpec(
+                    name=self.domain_name,
+                    kernel=cfg.kernel,
+                    initramfs=cfg.initramfs,
+                    domain_type=cfg.domain_type or accel.domain_type(),
+                    vcpus=cfg.vcpus,
+                    memory_mib=cfg.memory_mib,
+                    disks=[root_disk],
+                    interfaces=interfaces,
+                    channels=self._channels(),
+                    console_log=cfg.workdir / "console.log",
+                    shares=shares,
+                    metadata=metadata,
+                )
+            )
+        self.timings.update(overlay=t1 - t0, domain_start=time.monotonic() - t1)
+        self._check_not_destroyed()  # a destroy() that came before the domain existed
+
+    def _channels(self) -> list[ChannelSpec]:
+        return [ChannelSpec(name, self.config.workdir / f"{name}.sock") for name in protocol.PORTS]
+
+    def _claim(self) -> PoolVM | None:
+        """A pool VM moved into our workdir, or None (no pool, none fits, none idle)."""
+        cfg = self.config
+        if cfg.pool is None:
+            return None
+        settings = PoolSettings.from_env()
+        if not settings.enabled:
+            return None
+        claimed = None
+        if settings.fits(cfg.vcpus, cfg.memory_mib):
+            claimed = pool_store.claim(
+                pool_store.PoolDirs(cfg.pool),
+                cfg.workdir,
+                vcpus=cfg.vcpus,
+                memory_mib=cfg.memory_mib,
+                domain_type=cfg.domain_type or accel.domain_type(),
+                guest=pool_store.guest_identity(cfg.pool),
+            )
+        request_refill(cfg.pool)
+        if claimed is None:
+            log.event(
+                LOG,
+                "no pool VM fits; booting cold",
+                pod=cfg.name,
+                vcpus=cfg.vcpus,
+                memory_mib=cfg.memory_mib,
+                pool_vcpus=settings.vcpus,
+                pool_memory_mib=settings.memory_mib,
+            )
+        return claimed
+
+    def _adopt(
+        self,
+        vm: PoolVM,
+        devices: list[DiskSpec | InterfaceSpec | ShareSpec],
+        metadata: dict[str, str],
+    ) -> None:
+        """Our claimed VM becomes this pod's: relabelled, sized, and given its devices."""
+        self.domain_name = vm.name
+        self.pool_vm = vm.name
+        try:
+            self._domain = Domain(None, adopt=vm.name)
+            self._domain.set_metadata(metadata)
+            for device in devices:
+                self._domain.attach(ET.tostring(device.element(), encoding="unicode"))
+            dom = self._domain.libvirt_domain
+            if self.config.memory_mib < vm.memory_mib:
+                dom.setMemoryFlags(self.config.memory_mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            weight.restore(dom, vm.cpu_shares)
+        except Exception as err:
+            with contextlib.suppress(VMError):
+                destroy_by_name(vm.name)  # half-plugged: it can serve nobody now
+            if isinstance(err, libvirt.libvirtError):
+                raise VMError(f"claimed pool VM {vm.name}: {err.get_error_message()}") from err
+            raise
+        self.timings["guest_ready"] = 0.0  # it said READY when it was booted
+        self._ready.set()
 
     def start(
         self,
@@ -111,41 +229,18 @@ class Pod:
         before_resume: Callable[[], None] | None = None,
         before_exec: Callable[[], None] | None = None,
     ) -> None:
-        """Boot the VM and start ``spec``; returns once the guest says STARTED.
+        """Create the VM if needed, resume it and start ``spec``; returns once the guest
+        says STARTED.
 
         ``before_resume`` runs while the VM exists but is paused (QEMU holds its tap).
         ``before_exec`` runs once the guest's init is READY, before ``spec`` is sent: limits
         applied there hold for everything the task runs, but not for our boot.
         """
         cfg = self.config
-        t0 = time.monotonic()
-        self._check_not_destroyed()
-        if cfg.workdir.exists():
-            raise VMError(f"container {cfg.name} already exists ({cfg.workdir})")
-        cfg.workdir.mkdir(parents=True, mode=0o750)
-        uid, gid = _qemu_ids()
-        os.chown(cfg.workdir, uid, gid)
-        overlay = disks.create_overlay(cfg.base_disk, cfg.workdir / "rootfs.qcow2", cfg.disk_bytes)
-        t1 = time.monotonic()
-        channels = [ChannelSpec(name, cfg.workdir / f"{name}.sock") for name in protocol.PORTS]
-        spec_xml = DomainSpec(
-            name=self.domain_name,
-            kernel=cfg.kernel,
-            initramfs=cfg.initramfs,
-            domain_type=cfg.domain_type or accel.domain_type(),
-            vcpus=cfg.vcpus,
-            memory_mib=cfg.memory_mib,
-            disks=[DiskSpec(overlay)],
-            interfaces=[cfg.interface] if cfg.interface else [],
-            channels=channels,
-            console_log=cfg.workdir / "console.log",
-            shares=[ShareSpec(source, tag) for tag, source in cfg.shares.items()],
-            metadata={**cfg.metadata, "name": cfg.name, "workdir": str(cfg.workdir)},
-        )
-        self._domain = Domain(spec_xml)
-        self._check_not_destroyed()  # a destroy() that came before the domain existed
+        self.create()
+        assert self._domain is not None
         t2 = time.monotonic()
-        for channel in channels:
+        for channel in self._channels():
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(str(channel.socket))
             self._socks[channel.name] = sock
@@ -159,7 +254,6 @@ class Pod:
         if before_resume is not None:
             before_resume()
         self._domain.resume()
-        self.timings.update(overlay=t1 - t0, domain_start=t2 - t1)
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         if not self._ready.wait(BOOT_TIMEOUT_S):
             raise VMError(f"the guest of {cfg.name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
@@ -167,7 +261,7 @@ class Pod:
             raise VMError(self._death_message())
         if before_exec is not None:
             before_exec()
-        self._send(protocol.encode_spec(spec))
+        self._send(protocol.encode_spec(dataclasses.replace(spec, clock=time.time())))
         if not self._started.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(
                 f"the guest of {cfg.name} did not start the process within {BOOT_TIMEOUT_S:.0f}s"
@@ -175,7 +269,11 @@ class Pod:
         if "exec_started" not in self.timings and self.exit_code is None:
             raise VMError(self._death_message())
         log.event(
-            LOG, "process started", pod=cfg.name, **{k: f"{v:.3f}" for k, v in self.timings.items()}
+            LOG,
+            "process started",
+            pod=cfg.name,
+            pooled=self.pool_vm is not None,
+            **{k: f"{v:.3f}" for k, v in self.timings.items()},
         )
 
     def _pump_loop(self, on_stdout: Output, on_stderr: Output, t_resume: float) -> None:

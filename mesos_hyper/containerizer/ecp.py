@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from mesos_hyper import log
+from mesos_hyper import config, log
 from mesos_hyper.containerizer import executor_process, recordio
 from mesos_hyper.errors import HyperError
 from mesos_hyper.model import messages
@@ -286,6 +286,14 @@ def update(stdin: BinaryIO) -> None:
     log.event(LOG, "limits updated", container=request.container_id)
 
 
+def _recover_pool() -> None:
+    """Idle pool VMs survive an agent restart; half-claimed and half-booted ones go, and
+    the pool is refilled in the background (never on the agent's critical path)."""
+    from vmctl.pool.refill import request_refill
+
+    request_refill(config.Paths.from_env())
+
+
 def _target(record: ContainerRecord) -> isolators.Target:
     import isolators
 
@@ -327,10 +335,11 @@ def recover() -> None:
     from vmctl.network.settings import NetSettings
 
     alive = {r.container_id for r in store.list() if r.live}
-    for info in list_ours():
+    for info in list_ours():  # a pool VM is labelled with a container's root once claimed
         if info.metadata.get("state-root") == str(store.root) and info.name not in live_domains:
             destroy_by_name(info.name)
             log.event(LOG, "destroyed an orphan VM", domain=info.name)
+    _recover_pool()
     removed, failed = net.collect(NetSettings.from_env(), alive)
     for gone in removed:
         log.event(LOG, "removed the network of a dead container", container=gone)

@@ -148,9 +148,15 @@ class PodManager:
                 self._guarded("VM", pod.destroy)
             # and by name: a boot that lost its domain (libvirtd restarted mid-call) or a
             # destroy that failed leaves one we hold no handle to
-            self._guarded("VM by name", lambda: destroy_by_name(domain_name(self.container_id)))
+            self._guarded("VM by name", self._destroy_recorded_domain)
             self._guarded("isolators", lambda: isolators.cleanup(self.container_id))
             self.attachment = None
+
+    def _destroy_recorded_domain(self) -> None:
+        names = {domain_name(self.container_id), self.store.get(self.container_id).domain}
+        for name in names:
+            if name:
+                destroy_by_name(name)
 
     @staticmethod
     def _guarded(what: str, step: Callable[[], None]) -> None:
@@ -176,6 +182,8 @@ class PodManager:
         try:
             if cancelled.is_set():
                 raise StartAborted("killed before the VM was started")
+            self.store.update(self.container_id, domain=pod.domain_name)
+            pod.create()  # a claimed pool VM has a name of its own
             self.store.update(self.container_id, domain=pod.domain_name)
             pod.start(
                 spec,
@@ -229,6 +237,7 @@ class PodManager:
             memory_mib=tuning.memory_mib,
             shares={"sandbox": self.sandbox},
             interface=tuning.interface,
+            pool=self.paths,
             metadata={
                 "container-id": self.container_id,
                 "state-root": str(self.store.root),

@@ -95,6 +95,7 @@ class Runner:
             vcpus=self.request.cpus,
             memory_mib=self.request.memory_mib,
             metadata={"image": image.id, "reference": self.request.image},
+            pool=self.paths,
         )
         log.event(LOG, "starting container", name=self.name, image=image.id)
         with Pod(pod_config) as pod:

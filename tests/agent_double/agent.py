@@ -700,6 +700,16 @@ class Agent:
                     )
                 self._cond.wait(min(left, 0.2))
 
+    def vm_name(self, container_id: str) -> str | None:
+        """The libvirt domain the ECP recorded for a container: ``mh-<id>`` when it booted
+        cold, a pool VM's own name when it claimed one; None before it has one."""
+        from mesos_hyper.state import StateStore
+
+        try:
+            return StateStore(self.flags.work_dir / "mesos-hyper").get(container_id).domain
+        except Exception:
+            return None
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         """Block until predicate() holds (re-checked on every agent event)."""
         wait_for(self._cond, predicate, timeout, poll=0.2)

@@ -7,7 +7,8 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
   ``G`` gid, ``S`` supplementary gid, ``H`` hostname, ``M`` ``tag:/target`` to mount a
   virtiofs share of the host inside the rootfs, ``F`` ``path\ncontent`` for /etc/hosts,
   /etc/resolv.conf and /etc/hostname, ``N`` ``ADDR/PREFIX GATEWAY`` for the pod's NIC,
-  ``L`` ``memory BYTES`` or ``disk`` for the container's limits) closed by ``Z``;
+  ``L`` ``memory BYTES`` or ``disk`` for the container's limits, ``T`` ``SECONDS.MICROS``
+  the host's time to set the guest clock to) closed by ``Z``;
   afterwards ``K`` records carry a signal number (decimal) to deliver to the container
   process, and ``L`` records ``k:BYTES`` a new memory limit for container ``k``.
 - Limits: the guest puts each container in its own memory cgroup; it reports
@@ -16,6 +17,8 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
 - ``mh.status`` (guest -> host): text lines ``READY``, ``STARTED <pid>``,
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
+
+The first container's rootfs is the disk with virtio serial ``mh-c0``.
 
 Pods: a further container ``k`` (1..15) is started with a ``C`` record holding ``k``,
 followed by its spec; its rootfs is the disk with virtio serial ``mh-c<k>``, its output
@@ -60,6 +63,7 @@ class ProcessSpec:
     network: str | None = None  # "ADDR/PREFIX GATEWAY", pod-wide, read from the first spec
     mem_limit_bytes: int | None = None
     enforce_disk: bool = False
+    clock: float | None = None  # host time (epoch s): a pool VM's clock stood while it was paused
 
 
 MANAGED_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
@@ -95,6 +99,8 @@ def encode_spec(spec: ProcessSpec) -> bytes:
         out.append(_record(b"L", f"memory {int(spec.mem_limit_bytes)}".encode()))
     if spec.enforce_disk:
         out.append(_record(b"L", b"disk"))
+    if spec.clock is not None:
+        out.append(_record(b"T", f"{spec.clock:.6f}".encode()))
     out.append(_record(b"Z", b""))
     return b"".join(out)
 

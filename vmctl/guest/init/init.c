@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef EXT4_IOC_RESIZE_FS
@@ -173,10 +174,23 @@ static int read_full(int fd, void *buf, size_t len) {
     return 0;
 }
 
+/* A pre-booted pool VM waits, paused, with no host on its ports: the pool closed them once
+ * it saw READY, and the claimant connects before it resumes us. Until the first byte of
+ * the first record, an end of file on the control port means "no host yet", not "host
+ * gone" (a virtio port reads 0 while its host is away). */
+static int waiting_for_host = 1;
+
 /* One control record; payload NUL-terminated, caller frees. */
 static int read_record(int fd, char *tag, char **payload, uint32_t *len) {
     unsigned char hdr[5];
-    if (read_full(fd, hdr, 5) < 0) return -1;
+    size_t got = 0;
+    while (waiting_for_host) {
+        ssize_t n = read(fd, hdr, sizeof hdr);
+        if (n > 0) { got = (size_t)n; waiting_for_host = 0; }
+        else if (n == 0 || errno == EINTR || errno == EAGAIN) usleep(5000);
+        else return -1;
+    }
+    if (read_full(fd, hdr + got, sizeof hdr - got) < 0) return -1;
     uint32_t n = hdr[1] | hdr[2] << 8 | hdr[3] << 16 | (uint32_t)hdr[4] << 24;
     if (n > MAX_RECORD) { errno = EMSGSIZE; return -1; }
     char *p = malloc(n + 1);
@@ -202,6 +216,7 @@ struct spec {
     char *net;       /* "ADDR/PREFIX GATEWAY" (pod-wide, applied once) */
     long long mem_max;   /* bytes for the container's memory cgroup, 0 = no limit */
     int disk_enforce;    /* kill the container when its rootfs is full */
+    struct timespec clock;  /* the host's time when it sent the spec (0: none) */
     uid_t uid;
     gid_t gid;
     gid_t groups[64];
@@ -244,6 +259,16 @@ static void read_spec(int fd, struct spec *sp) {
             if (sp->nfiles >= 4 || !strchr(p, '\n')) { errno = EINVAL; fatal("file spec"); }
             sp->files[sp->nfiles++] = p; break;
         case 'N': free(sp->net); sp->net = p; break;
+        case 'T': {
+            /* the host's time: a pool VM's clock stood still while it waited paused */
+            char *end; errno = 0;
+            long long sec = strtoll(p, &end, 10), usec = 0;
+            if (!errno && *end == '.') usec = strtoll(end + 1, &end, 10);
+            if (errno || *end || sec < 0 || usec < 0 || usec > 999999) { errno = EINVAL; fatal("clock"); }
+            sp->clock.tv_sec = sec;
+            sp->clock.tv_nsec = usec * 1000;
+            free(p); break;
+        }
         case 'L':
             if (strncmp(p, "memory ", 7) == 0) {
                 char *end; errno = 0;
@@ -320,7 +345,13 @@ static void setup_rootfs(const struct spec *sp, const char *device, const char *
         snprintf(target, sizeof target, "%s%s", root, colon + 1);
         if (has_dotdot(colon + 1)) { errno = EINVAL; fatal("mount target"); }
         mkdir_p(target);
-        if (mount(sp->mounts[i], target, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) fatal("mount virtiofs share");
+        /* a share hot-plugged into a pool VM appears once the guest has probed it */
+        int tries = 0;
+        while (mount(sp->mounts[i], target, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) {
+            if ((errno != ENOENT && errno != ENODEV && errno != EINVAL) || ++tries > 1000)
+                fatal("mount virtiofs share");
+            usleep(10000);
+        }
     }
     write_files(sp, root);
 }
@@ -659,9 +690,12 @@ int main(void) {
     int nctr = 0, ncontainers = 0;
     static struct spec first;
     read_spec(control, &first);
+    if (first.clock.tv_sec && clock_settime(CLOCK_REALTIME, &first.clock) < 0) say("set clock: %s", strerror(errno));
     if (first.hostname && sethostname(first.hostname, strlen(first.hostname)) < 0) fatal("sethostname");
     if (first.net) configure_network(first.net);
-    setup_rootfs(&first, "/dev/vda", ROOT);
+    char rootdev[300];
+    if (find_device("/sys/block", "serial", "mh-c0", rootdev, sizeof rootdev) < 0) fatal("no root disk mh-c0");
+    setup_rootfs(&first, rootdev, ROOT);
     make_cgroup(0, first.mem_max);
     pid_t pid0 = spawn(&first, out, err, ROOT, 0, 0);
     close(out);

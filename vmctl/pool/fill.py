@@ -1,0 +1,232 @@
+"""Booting pool VMs, and removing them: fill, drain, and the reap of what a crash left.
+
+A pool VM boots at the lowest CPU weight (``weight``), is paused the moment its init says
+READY, and only then becomes ``idle``. One filler runs per state root at a time
+(``fill.lock``), and boots one VM at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mesos_hyper import config, log
+from mesos_hyper.errors import VMError
+from vmctl import accel
+from vmctl.domain import NAME_PREFIX, ChannelSpec, DomainSpec
+from vmctl.guest import protocol
+from vmctl.lifecycle import Domain, destroy_by_name, list_ours
+from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
+from vmctl.pool import weight
+from vmctl.pool.settings import PoolSettings
+from vmctl.pool.store import PoolDirs, PoolVM, guest_identity
+
+LOG = logging.getLogger(__name__)
+POOL_PREFIX = NAME_PREFIX + "pool-"
+MAX_LOG_BYTES = 1 << 20
+HALF_CLAIM_S = 60.0
+
+
+def pool_metadata(paths: config.Paths, guest: str) -> dict[str, str]:
+    """Until claimed, a pool VM names its pool's root (a claim relabels it as the task's)."""
+    return {"pool": str(paths.pool), "guest": guest}
+
+
+def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> PoolVM:
+    """Boot one VM to READY, pause it, and publish it as idle."""
+    name = POOL_PREFIX + secrets.token_hex(6)
+    guest = guest_identity(paths)
+    domain_type = accel.domain_type(paths)
+    workdir = dirs.filling / name
+    make_workdir(workdir)
+    channels = [ChannelSpec(port, workdir / f"{port}.sock") for port in protocol.PORTS]
+    spec = DomainSpec(
+        name=name,
+        kernel=paths.kernel,
+        initramfs=paths.initramfs,
+        domain_type=domain_type,
+        vcpus=settings.vcpus,
+        memory_mib=settings.memory_mib,
+        channels=channels,
+        console_log=workdir / "console.log",
+        shared_memory=True,
+        metadata=pool_metadata(paths, guest),
+    )
+    t0 = time.monotonic()
+    domain: Domain | None = None
+    socks: list[socket.socket] = []
+    try:
+        domain = Domain(spec)
+        shares = weight.lower(domain.libvirt_domain)
+        for channel in channels:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(channel.socket))
+            socks.append(sock)
+        domain.resume()
+        _wait_ready(socks[protocol.PORTS.index(protocol.STATUS_PORT)], name)
+        domain.suspend()
+        vm = PoolVM(
+            name, settings.vcpus, settings.memory_mib, domain_type, guest, shares, time.time()
+        )
+        vm.write(workdir)
+        os.rename(workdir, dirs.idle / name)
+    except BaseException:
+        if domain is not None:
+            with contextlib.suppress(VMError):
+                domain.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    finally:
+        for sock in socks:
+            sock.close()
+    log.event(LOG, "pool VM ready", vm=name, boot_s=f"{time.monotonic() - t0:.2f}")
+    return vm
+
+
+def _wait_ready(sock: socket.socket, name: str) -> None:
+    parser = protocol.StatusParser()
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise VMError(f"pool VM {name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
+        sock.settimeout(left)
+        try:
+            data = sock.recv(protocol.MAX_STATUS_LINE)
+        except TimeoutError:
+            continue
+        if not data:
+            raise VMError(f"pool VM {name} ended while it booted")
+        for event in parser.feed(data):
+            if event.kind == "READY":
+                return
+            raise VMError(f"pool VM {name} said {event.kind} before READY")
+
+
+@contextlib.contextmanager
+def fill_lock(dirs: PoolDirs, *, wait: bool) -> Iterator[bool]:
+    """True when held: then no filler runs, and ``filling/`` holds only leftovers."""
+    dirs.make()
+    fd = os.open(dirs.fill_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class FillResult:
+    booted: list[str]
+    failed: list[str]
+    busy: bool = False  # another filler holds the lock
+
+
+def fill(paths: config.Paths, settings: PoolSettings | None = None) -> FillResult:
+    """Boot VMs until ``settings.size`` fit ones are idle; reaps leftovers first."""
+    settings = settings or PoolSettings.from_env()
+    dirs = PoolDirs(paths)
+    result = FillResult([], [])
+    with fill_lock(dirs, wait=False) as held:
+        if not held:
+            result.busy = True
+            return result
+        _trim_log(dirs.fill_log)
+        reap(paths, dirs)
+        failures = 0
+        while len(usable(paths, settings, dirs)) < settings.size and failures < 2:
+            try:
+                result.booted.append(boot_one(paths, settings, dirs).name)
+            except Exception as err:  # a pool that cannot fill leaves launches cold
+                failures += 1
+                result.failed.append(str(err))
+                log.event(LOG, "pool VM failed to boot", logging.ERROR, error=err)
+    return result
+
+
+def usable(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> list[PoolVM]:
+    guest = guest_identity(paths)
+    return [
+        vm
+        for _, vm in dirs.idle_vms()
+        if vm is not None
+        and vm.guest == guest
+        and settings.fits(vm.vcpus, vm.memory_mib)
+        and vm.vcpus == settings.vcpus
+        and vm.memory_mib == settings.memory_mib
+    ]
+
+
+def drain(paths: config.Paths, *, only_stale: bool = False) -> list[str]:
+    """Remove idle VMs (all, or only those no claim would take); their names."""
+    settings = PoolSettings.from_env()
+    dirs = PoolDirs(paths)
+    dirs.make()
+    keep = {vm.name for vm in usable(paths, settings, dirs)} if only_stale else set()
+    removed = []
+    for entry, _ in dirs.idle_vms():
+        if entry.name in keep:
+            continue
+        target = dirs.draining / entry.name
+        try:
+            os.rename(entry, target)  # the same atomic step a claim takes
+        except FileNotFoundError:
+            continue
+        _remove(target)
+        removed.append(entry.name)
+    return removed
+
+
+def _remove(workdir: Path) -> None:
+    destroy_by_name(workdir.name)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def reap(paths: config.Paths, dirs: PoolDirs) -> list[str]:
+    """What a crash left: boots no filler runs, unfinished drains, idle entries whose VM is
+    gone (a host reboot), stale VMs, and pool domains nobody holds or whose claim died
+    half-way. Call with the fill lock.
+    """
+    removed = []
+    for leftover_dir in (dirs.filling, dirs.draining):
+        for entry in list(leftover_dir.iterdir()):
+            _remove(entry)
+            removed.append(entry.name)
+    ours = {info.name for info in list_ours() if info.metadata.get("pool") == str(paths.pool)}
+    for entry, _ in dirs.idle_vms():
+        if entry.name not in ours:  # its VM is gone: nothing to claim
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    removed += drain(paths, only_stale=True)
+    idle = {entry.name for entry, _ in dirs.idle_vms()}
+    claimed = dirs.claimed_vms()  # listed after idle: a VM claimed meanwhile is in one
+    for name in ours:
+        # still labelled as the pool's well after its claim: its claimant died before it
+        # relabelled the VM (a live one does so within milliseconds)
+        half_claimed = name in claimed and time.time() - claimed[name] > HALF_CLAIM_S
+        if name not in idle and (name not in claimed or half_claimed):
+            with contextlib.suppress(VMError):
+                destroy_by_name(name)
+                removed.append(name)
+    for name in removed:
+        log.event(LOG, "pool leftover removed", vm=name)
+    return removed
+
+
+def _trim_log(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > MAX_LOG_BYTES:
+            os.truncate(path, 0)

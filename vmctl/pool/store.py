@@ -1,0 +1,137 @@
+"""The pool's directories and the atomic claim (see the package docstring for the layout)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mesos_hyper import config, log
+from mesos_hyper.errors import VMError
+
+LOG = logging.getLogger(__name__)
+ENTRY = "vm.json"  # in a pool VM's directory, and moved with it into the container's
+
+
+@dataclass(frozen=True)
+class PoolVM:
+    """What a pool VM was booted as: a claim takes only one that fits and is current."""
+
+    name: str
+    vcpus: int
+    memory_mib: int
+    domain_type: str
+    guest: str  # the kernel and initramfs it booted (guest_identity)
+    cpu_shares: int  # the weight to give back at claim (it boots at the lowest)
+    booted_at: float
+
+    def write(self, directory: Path) -> None:
+        tmp = directory / (ENTRY + ".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, directory / ENTRY)
+
+    @classmethod
+    def read(cls, directory: Path) -> PoolVM | None:
+        try:
+            doc = json.loads((directory / ENTRY).read_text())
+            return cls(**doc)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def guest_identity(paths: config.Paths) -> str:
+    """Changes whenever the guest kernel or initramfs is rebuilt: older pool VMs are stale."""
+    parts = []
+    for path in (paths.kernel, paths.initramfs):
+        try:
+            st = path.stat()
+        except OSError:
+            return "missing"
+        parts.append(f"{st.st_size}.{st.st_mtime_ns}")
+    return "-".join(parts)
+
+
+class PoolDirs:
+    def __init__(self, paths: config.Paths) -> None:
+        self.paths = paths
+        self.base = paths.pool
+        self.idle = self.base / "idle"
+        self.filling = self.base / "filling"
+        self.draining = self.base / "draining"
+        self.fill_lock = self.base / "fill.lock"
+        self.fill_log = self.base / "fill.log"
+
+    def make(self) -> None:
+        for d in (self.idle, self.filling, self.draining):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def idle_vms(self) -> list[tuple[Path, PoolVM | None]]:
+        """Oldest first: a VM that waited longest is claimed first."""
+        try:
+            entries = list(self.idle.iterdir())
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            try:
+                mtime = entry.stat().st_mtime
+            except OSError:
+                continue  # claimed meanwhile
+            found.append((mtime, entry))
+        return [(entry, PoolVM.read(entry)) for _, entry in sorted(found)]
+
+    def claimed_vms(self) -> dict[str, float]:
+        """Pool VMs moved into containers' directories (their entries moved with them):
+        name -> when claimed."""
+        claimed = {}
+        try:
+            workdirs = list(self.paths.containers.iterdir())
+        except FileNotFoundError:
+            return claimed
+        for workdir in workdirs:
+            vm = PoolVM.read(workdir)
+            if vm is not None:
+                with contextlib.suppress(OSError):
+                    claimed[vm.name] = (workdir / ENTRY).stat().st_mtime
+        return claimed
+
+
+def claim(
+    dirs: PoolDirs, workdir: Path, *, vcpus: int, memory_mib: int, domain_type: str, guest: str
+) -> PoolVM | None:
+    """Take an idle VM that fits, by renaming its directory to ``workdir``; None if none.
+
+    ``rename(2)`` is the claim: of two claimants only one finds the directory, and the VM
+    moves with its sockets, console log and entry in one step.
+    """
+    for entry, vm in dirs.idle_vms():
+        if vm is None or vm.guest != guest or vm.domain_type != domain_type:
+            continue  # stale or being written: the filler's reap deals with it
+        if vm.vcpus < vcpus or vm.memory_mib < memory_mib:
+            continue
+        try:
+            os.rename(entry, workdir)
+        except FileNotFoundError:
+            continue  # another claimant (or a drain) took it first
+        except OSError as err:
+            if err.errno == errno.EXDEV:
+                raise VMError(
+                    f"the pool ({dirs.base}) is on another filesystem than {workdir.parent}: "
+                    "set MESOS_HYPER_POOL_DIR beside MESOS_HYPER_ROOT"
+                ) from err
+            raise VMError(f"cannot claim pool VM {vm.name} into {workdir}: {err}") from err
+        os.utime(workdir / ENTRY)  # when claimed: see fill.reap
+        log.event(
+            LOG,
+            "claimed a pool VM",
+            vm=vm.name,
+            workdir=workdir,
+            waited_s=f"{time.time() - vm.booted_at:.1f}",
+        )
+        return vm
+    return None
