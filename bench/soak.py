@@ -61,6 +61,7 @@ from tests.agent_double import Agent, ECPError
 from tests.agent_double.agent import LeakError
 from tests.agent_double.procs import session_members, wait_gone
 from tests.agent_double.records import TERMINAL_STATES, ExecutorRecord
+from tests.leaks import waiting_pool_vms
 from tests.net_fixtures import OUTSIDE_IP, make_test_network
 from tests.test_ecp_e2e import task
 from vmctl import accel, libvirtd
@@ -235,11 +236,12 @@ def _sigkill(pid: int) -> bool:
     return True
 
 
-_GUEST = re.compile(r"guest=mh-([^,\s]+)")
+_GUEST = re.compile(r"guest=(mh-[^,\s]+)")
 
 
 def qemu_pids() -> dict[int, str]:
-    """Every QEMU on the host -> the container id its libvirt guest name carries ("")."""
+    """Every QEMU on the host -> the libvirt domain it runs ("" if none of ours): ``mh-<id>``
+    for a cold boot, a pool VM's own name for a claimed one."""
     found = {}
     for pid, argv in _processes():
         if "qemu-system" in argv[0]:
@@ -672,9 +674,14 @@ class Soak:
         except Exception:
             return None
 
+    def _domains_of(self, cid: str) -> set[str]:
+        """The container's VM: ``mh-<id>`` booted cold, or the pool VM its record names."""
+        return {domain_name(cid)} | ({vm} if (vm := self.agent.vm_name(cid)) else set())
+
     def _qemu_of(self, cid: str) -> int | None:
-        for pid, owner in qemu_pids().items():
-            if owner == cid:
+        names = self._domains_of(cid)
+        for pid, domain in qemu_pids().items():
+            if domain in names:
                 return pid
         return None
 
@@ -702,19 +709,20 @@ class Soak:
 
     def _census_domains(self, found: dict[str, set[str]]) -> None:
         ensure_libvirtd()  # a census must not fail on a libvirtd some fault left down
-        names = {domain_name(cid) for cid in self.cycles_by_cid}
+        names = {name for cid in self.cycles_by_cid for name in self._domains_of(cid)}
         for dom in list_ours():
             if dom.metadata.get("state-root") == str(self.store.root) or dom.name in names:
                 state = "running" if dom.active else "defined"
                 found.setdefault("libvirt domains", set()).add(f"{dom.name} ({state})")
 
     def _census_processes(self, found: dict[str, set[str]]) -> None:
-        ours = set(self.cycles_by_cid)
-        for pid, cid in qemu_pids().items():
-            if cid in ours:
-                found.setdefault("qemu processes", set()).add(f"pid {pid} (mh-{cid})")
-            elif pid not in self.qemu_before:
-                self._warn(f"a QEMU not of this soak appeared: pid {pid} (mh-{cid})")
+        ours = {name for cid in self.cycles_by_cid for name in self._domains_of(cid)}
+        pool = waiting_pool_vms()  # the warm pool's idle and booting VMs
+        for pid, domain in qemu_pids().items():
+            if domain in ours and domain not in pool:
+                found.setdefault("qemu processes", set()).add(f"pid {pid} ({domain})")
+            elif pid not in self.qemu_before and domain not in pool:
+                self._warn(f"a QEMU not of this soak appeared: pid {pid} ({domain})")
         for pid, argv in _processes():
             joined = " ".join(argv)
             if "mesos_hyper.executor" in joined:

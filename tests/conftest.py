@@ -50,7 +50,7 @@ def warm_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         paths = Paths.from_env()
         dirs = PoolDirs(paths)
         with fill_lock(dirs, wait=True):
-            drain(paths)
+            drain(paths, stop=True)
             reap(paths, dirs)
         os.environ.pop("MESOS_HYPER_POOL_DIR", None)
 

@@ -113,15 +113,16 @@ def process_probe(kinds: Mapping[str, Callable[[list[bytes]], bool]] = PROCESS_K
 
 
 def waiting_pool_vms() -> set[str]:
-    """The warm pool's idle and booting VMs: the pool's, not a test's leftovers (a claimed
-    one that outlives its task is a leak like any other VM)."""
-    from vmctl.pool.store import PoolDirs
+    """Warm-pool VMs that are idle or booting, in any pool (the suite's, or one a set-up
+    step filled): the pool's, not a test's leftovers. A claimed one that outlives its task
+    is a leak like any other VM."""
+    from vmctl.lifecycle import list_ours
 
-    dirs = PoolDirs(Paths.from_env())
     names = set()
-    for directory in (dirs.idle, dirs.filling):
-        if directory.is_dir():
-            names.update(os.listdir(directory))
+    for info in list_ours():
+        pool = info.metadata.get("pool")
+        if pool and any((Path(pool) / d / info.name).is_dir() for d in ("idle", "filling")):
+            names.add(info.name)
     return names
 
 

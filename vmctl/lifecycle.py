@@ -75,6 +75,10 @@ class Domain:
         if dom.name() == self.name and event in _ENDED:
             self.ended.set()
 
+    def release(self) -> None:
+        """Stop watching a domain that runs on without us (a paused pool VM)."""
+        self._unregister()
+
     def _unregister(self) -> None:
         if self._callback is not None:
             with contextlib.suppress(libvirt.libvirtError):

@@ -173,14 +173,17 @@ class Pod:
             return None
         claimed = None
         if settings.fits(cfg.vcpus, cfg.memory_mib):
-            claimed = pool_store.claim(
-                pool_store.PoolDirs(cfg.pool),
-                cfg.workdir,
-                vcpus=cfg.vcpus,
-                memory_mib=cfg.memory_mib,
-                domain_type=cfg.domain_type or accel.domain_type(),
-                guest=pool_store.guest_identity(cfg.pool),
-            )
+            try:
+                claimed = pool_store.claim(
+                    pool_store.PoolDirs(cfg.pool),
+                    cfg.workdir,
+                    vcpus=cfg.vcpus,
+                    memory_mib=cfg.memory_mib,
+                    domain_type=cfg.domain_type or accel.domain_type(),
+                    guest=pool_store.guest_identity(cfg.pool),
+                )
+            except VMError as err:  # a misplaced pool costs speed, not the task
+                log.event(LOG, "pool unusable", logging.ERROR, error=err)
         request_refill(cfg.pool)
         if claimed is None:
             log.event(

@@ -1,4 +1,4 @@
-"""The Mesos v1 executor HTTP API (``/api/v1/executor``), spoken with requests.
+"""The Mesos v1 executor HTTP API (``/api/v1/executor``), spoken with http.client.
 
 Behaves as the 1.0 executor library does: SUBSCRIBE opens a record-io stream of JSON
 events (``<length>\\n<json>``); every UPDATE carries a fresh uuid and is kept until the
@@ -10,6 +10,7 @@ timeout, one that does not checkpoint gives up at once.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import threading
@@ -17,8 +18,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-
-import requests
 
 from mesos_hyper import log
 from mesos_hyper.errors import HyperError
@@ -33,6 +32,17 @@ Handler = Callable[[dict[str, Any]], None]
 
 class StreamError(HyperError):
     """The agent's event stream broke the record-io framing."""
+
+
+class AgentHTTPError(HyperError):
+    """The agent answered with an unexpected status (5xx while it recovers, say)."""
+
+
+# What a lost or refused connection to the agent raises: the executor retries those.
+CONNECTION_ERRORS = (OSError, http.client.HTTPException, AgentHTTPError)
+CONNECT_TIMEOUT_S = 5.0
+UPDATE_TIMEOUT_S = 10.0
+READ_CHUNK = 64 * 1024
 
 
 class AgentRefused(HyperError):
@@ -74,8 +84,7 @@ class AgentConnection:
     def __init__(self, settings: ExecutorSettings, handler: Handler) -> None:
         self.settings = settings
         self.handler = handler
-        self.url = f"http://{settings.agent_endpoint}/api/v1/executor"
-        self.session = requests.Session()
+        self.path = "/api/v1/executor"
         self.agent_id: dict[str, str] | None = None
         self.gone = threading.Event()  # the agent is gone for good: the executor exits
         self.subscribed = threading.Event()
@@ -85,7 +94,7 @@ class AgentConnection:
         self._tasks: dict[str, dict[str, Any]] = {}  # task id -> TaskInfo JSON, until acked
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._response: requests.Response | None = None
+        self._stream: http.client.HTTPConnection | None = None
 
     # ---- subscription -----------------------------------------------------------
 
@@ -115,7 +124,7 @@ class AgentConnection:
                     log.event(LOG, "the agent does not know this executor", logging.ERROR, why=why)
                     self._give_up()
                     return
-            except (requests.RequestException, StreamError, ValueError) as err:
+            except (*CONNECTION_ERRORS, StreamError, ValueError) as err:
                 why = f"{type(err).__name__}: {err}"
                 refusals = 0
             except Exception:
@@ -152,23 +161,32 @@ class AgentConnection:
                 "unacknowledged_updates": [{"status": s} for s in self._unacked.values()],
             }
         body = {"type": "SUBSCRIBE", **self._ids(), "subscribe": subscribe}
-        resp = self.session.post(
-            self.url,
-            json=body,
-            headers={"Accept": "application/json"},
-            stream=True,
-            timeout=(5, None),
-        )
-        self._response = resp
-        if 400 <= resp.status_code < 500:
-            raise AgentRefused(f"SUBSCRIBE answered {resp.status_code}: {resp.text[:200]}")
-        if resp.status_code != 200:
-            raise requests.HTTPError(f"SUBSCRIBE answered {resp.status_code}: {resp.text[:200]}")
-        for raw in records(resp.iter_content(chunk_size=None)):
+        conn = self._connection(CONNECT_TIMEOUT_S)
+        self._stream = conn
+        resp = self._post(conn, body, accept="application/json")
+        if 400 <= resp.status < 500:
+            raise AgentRefused(f"SUBSCRIBE answered {resp.status}: {_text(resp)}")
+        if resp.status != 200:
+            raise AgentHTTPError(f"SUBSCRIBE answered {resp.status}: {_text(resp)}")
+        if conn.sock is not None:
+            conn.sock.settimeout(None)  # the stream stays open for as long as we run
+        for raw in records(iter(lambda: resp.read1(READ_CHUNK), b"")):
             event = json.loads(raw)
             if not isinstance(event, dict):
                 raise StreamError("event is not a JSON object")
             self._on_event(event)
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.settings.agent_endpoint, timeout=timeout)
+
+    def _post(
+        self, conn: http.client.HTTPConnection, body: dict[str, Any], accept: str | None = None
+    ) -> http.client.HTTPResponse:
+        headers = {"Content-Type": "application/json"}
+        if accept:
+            headers["Accept"] = accept
+        conn.request("POST", self.path, body=json.dumps(body).encode(), headers=headers)
+        return conn.getresponse()
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -232,14 +250,18 @@ class AgentConnection:
         return str(status["uuid"])
 
     def _post_update(self, body: dict[str, Any], state: str) -> bool:
+        conn = self._connection(UPDATE_TIMEOUT_S)
         try:
-            resp = self.session.post(self.url, json=body, timeout=10)
-        except requests.RequestException as err:
+            resp = self._post(conn, body)
+            resp.read()
+        except CONNECTION_ERRORS as err:
             log.event(LOG, "update not delivered", logging.WARNING, state=state, error=err)
             return False
-        if resp.status_code != 202:
+        finally:
+            conn.close()
+        if resp.status != 202:
             log.event(
-                LOG, "agent refused an update", logging.WARNING, code=resp.status_code, state=state
+                LOG, "agent refused an update", logging.WARNING, code=resp.status, state=state
             )
             return False
         return True
@@ -270,11 +292,19 @@ class AgentConnection:
     def abandon(self) -> None:
         """On the way to ``os._exit``: the reader may stop wherever it is. Closing the
         streaming response from another thread can block for seconds in urllib3 while
-        the agent keeps the SUBSCRIBE connection open (seen: 10 s on a 1.0.4 agent)."""
+        the agent keeps the SUBSCRIBE connection open (seen: 10 s on a 1.0.4 agent with
+        requests and urllib3)."""
         self._closed = True
 
     def close(self) -> None:
         self._closed = True
-        if self._response is not None:
-            self._response.close()
-        self.session.close()
+        if self._stream is not None:
+            self._stream.close()
+
+
+def _text(resp: http.client.HTTPResponse) -> str:
+    """The start of an error answer's body, for the log."""
+    try:
+        return resp.read(200).decode(errors="replace")
+    except CONNECTION_ERRORS:
+        return ""

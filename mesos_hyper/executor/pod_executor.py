@@ -15,17 +15,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
 from mesos_hyper.executor.agent_api import AgentConnection
-from mesos_hyper.executor.exec_socket import ExecRequest
-from mesos_hyper.executor.pod_manager import PodManager
 from mesos_hyper.executor.settings import ExecutorSettings
-from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
 from mesos_hyper.executor.task_status import Outcome, from_limitation
-from mesos_hyper.images.store import ImageStore
 from mesos_hyper.model.messages import (
     LaunchRequest,
     TaskSpec,
@@ -34,6 +30,11 @@ from mesos_hyper.model.messages import (
 )
 from mesos_hyper.sandbox.outputs import open_outputs, release_outputs
 from mesos_hyper.state import StateStore, Termination
+
+if TYPE_CHECKING:
+    from mesos_hyper.executor.exec_socket import ExecRequest
+    from mesos_hyper.executor.pod_manager import PodManager
+    from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
 
 LOG = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
@@ -63,6 +64,8 @@ class PodExecutor:
         self.tasks: dict[str, TaskRunner] = {}
         self.done = threading.Event()
         self.last_outcome: Outcome | None = None
+        self.paths = paths
+        self.default_image = default_image
         self.connection = AgentConnection(settings, self.handle)
         self._lock = threading.Lock()
         self._terminating = threading.Event()
@@ -70,23 +73,35 @@ class PodExecutor:
         # One pair of output files per executor, as Mesos has: opened once, before any
         # guest runs, never by name again (the sandbox is guest-writable), pinned meanwhile.
         self.outputs = open_outputs(self.sandbox, pin=launch.user is None)
+        self.pods: PodManager | None = None
+        self.context: TaskContext | None = None
+        self._prepared = threading.Event()  # pods and context exist
+
+    def _prepare(self) -> None:
+        """The pod's machinery (libvirt, netlink, the image store): imported and built while
+        the subscription is on its way, not before it, so the agent hears from us first."""
+        from mesos_hyper.executor.pod_manager import PodManager
+        from mesos_hyper.executor.task_runner import TaskContext
+        from mesos_hyper.images.store import ImageStore
+
         self.pods = PodManager(
-            launch,
-            settings.framework_id,
-            store,
-            paths,
+            self.launch,
+            self.settings.framework_id,
+            self.store,
+            self.paths,
             self.sandbox,
             on_sandbox_full=self._on_sandbox_full,
             run_exec=self._exec,
         )
         self.context = TaskContext(
             pods=self.pods,
-            images=ImageStore(paths.images),
+            images=ImageStore(self.paths.images),
             sandbox=self.sandbox,
             send_update=self.connection.send_update,
-            default_image=default_image,
+            default_image=self.default_image,
             task_env=self._task_env,
         )
+        self._prepared.set()
 
     # ---- events from the agent -------------------------------------------------
 
@@ -104,6 +119,10 @@ class PodExecutor:
             log.event(LOG, "agent sent an error", logging.WARNING, message=event.get("error"))
 
     def _on_launch(self, task_doc: dict[str, Any]) -> None:
+        from mesos_hyper.executor.task_runner import TaskRunner
+
+        self._prepared.wait()
+        assert self.context is not None
         try:
             task = task_from_v1_json(task_doc)
         except HyperError as err:
@@ -153,6 +172,7 @@ class PodExecutor:
     def _task_ended(self, runner: TaskRunner) -> None:
         """Before its status goes out: the task leaves the pod, and the pod goes with its
         last task, so resources are free by the time the framework hears of it."""
+        assert self.pods is not None  # a task ran
         self.pods.leave(runner.task_id)
         with self._lock:
             last = all(r is runner or r.outcome is not None for r in self.tasks.values())
@@ -207,6 +227,7 @@ class PodExecutor:
         term_at: float | None = None
         try:
             self.connection.start()
+            self._prepare()
             while not self.done.wait(0.2):
                 if self._idle():
                     log.event(LOG, "no task to run; exiting", waited_s=IDLE_EXIT_S)
@@ -222,7 +243,8 @@ class PodExecutor:
                 left = TERM_BUDGET_S - (time.monotonic() - term_at) - 1.0
                 self.connection.wait_acknowledged(max(0.0, left))
         finally:
-            self.pods.teardown()  # idempotent; after an unexpected error it is all we can do
+            if self.pods is not None:  # idempotent; after an unexpected error, all we can do
+                self.pods.teardown()
             for stream in self.outputs:
                 stream.close()
             release_outputs(self.sandbox)

@@ -7,6 +7,8 @@ import argparse
 from mesos_hyper import config
 from vmctl import accel, libvirtd
 from vmctl.guest.build import build_guest
+from vmctl.pool.refill import request_refill
+from vmctl.pool.settings import PoolSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,4 +41,12 @@ def _up(args: argparse.Namespace) -> int:
     print(f"accelerator: {label}")
     how = libvirtd.ensure_running(config.libvirt_uri(), domain_type)
     print(f"libvirtd: {how} ({config.libvirt_uri()})")
+    settings = PoolSettings.from_env()
+    if settings.enabled:
+        request_refill(paths)
+        print(
+            f"warm pool: filling to {settings.size} VMs in the background (mesos-hyper pool status)"
+        )
+    else:
+        print("warm pool: off (MESOS_HYPER_POOL_SIZE=0)")
     return 0

@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fill", help="boot VMs until the pool is full (in the foreground; launches do it too)"
     )
     fill.set_defaults(func=_fill)
-    drain = pool_sub.add_parser("drain", help="destroy every idle pool VM and what crashes left")
+    drain = pool_sub.add_parser(
+        "drain",
+        help="destroy every idle pool VM and what crashes left; refills stay off until `fill`",
+    )
     drain.set_defaults(func=_drain)
 
 
@@ -63,6 +66,8 @@ def _status(args: argparse.Namespace) -> int:
         print()
         return 0
     state = "off" if not settings.enabled else f"{len(fit)}/{settings.size} idle"
+    if settings.enabled and dirs.stopped.exists():
+        state += ", drained: refills off until `mesos-hyper pool fill`"
     print(
         f"pool: {state} ({settings.vcpus} vCPU, {settings.memory_mib} MiB each)"
         + (", a refill is running" if filling else "")
@@ -81,7 +86,7 @@ def _fill(_args: argparse.Namespace) -> int:
     if not settings.enabled:
         raise HyperError("the pool is off (MESOS_HYPER_POOL_SIZE=0)")
     print(f"filling the pool to {settings.size} VMs ...", file=sys.stderr, flush=True)
-    result = fill(config.Paths.from_env(), settings)
+    result = fill(config.Paths.from_env(), settings, resume=True)
     if result.busy:
         print("a refill is already running; `mesos-hyper pool status` shows its progress")
         return 0
@@ -98,10 +103,10 @@ def _drain(_args: argparse.Namespace) -> int:
 
     paths = config.Paths.from_env()
     dirs = PoolDirs(paths)
-    removed = drain(paths)
+    removed = drain(paths, stop=True)
     with fill_lock(dirs, wait=True):  # a refill running now finishes first, then goes too
-        removed += drain(paths) + reap(paths, dirs)
+        removed += drain(paths, stop=True) + reap(paths, dirs)
     for name in removed:
         print(f"removed {name}")
-    print(f"pool drained ({len(removed)} removed)")
+    print(f"pool drained ({len(removed)} removed); `mesos-hyper pool fill` refills it")
     return 0

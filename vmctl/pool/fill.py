@@ -88,6 +88,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
     finally:
         for sock in socks:
             sock.close()
+        if domain is not None:
+            domain.release()
     log.event(LOG, "pool VM ready", vm=name, boot_s=f"{time.monotonic() - t0:.2f}")
     return vm
 
@@ -133,16 +135,28 @@ class FillResult:
     booted: list[str]
     failed: list[str]
     busy: bool = False  # another filler holds the lock
+    stopped: bool = False  # drained: only an explicit fill refills it
 
 
-def fill(paths: config.Paths, settings: PoolSettings | None = None) -> FillResult:
-    """Boot VMs until ``settings.size`` fit ones are idle; reaps leftovers first."""
+def fill(
+    paths: config.Paths, settings: PoolSettings | None = None, *, resume: bool = False
+) -> FillResult:
+    """Boot VMs until ``settings.size`` fit ones are idle; reaps leftovers first.
+
+    A drained pool stays empty (a refill requested just before the drain must not undo
+    it) until a fill with ``resume``, as ``mesos-hyper pool fill`` does.
+    """
     settings = settings or PoolSettings.from_env()
     dirs = PoolDirs(paths)
     result = FillResult([], [])
     with fill_lock(dirs, wait=False) as held:
         if not held:
             result.busy = True
+            return result
+        if resume:
+            dirs.stopped.unlink(missing_ok=True)
+        elif dirs.stopped.exists():
+            result.stopped = True
             return result
         _trim_log(dirs.fill_log)
         reap(paths, dirs)
@@ -170,11 +184,14 @@ def usable(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> list[
     ]
 
 
-def drain(paths: config.Paths, *, only_stale: bool = False) -> list[str]:
-    """Remove idle VMs (all, or only those no claim would take); their names."""
+def drain(paths: config.Paths, *, only_stale: bool = False, stop: bool = False) -> list[str]:
+    """Remove idle VMs (all, or only those no claim would take); their names. With ``stop``
+    the pool stays empty until an explicit fill (``fill(resume=True)``)."""
     settings = PoolSettings.from_env()
     dirs = PoolDirs(paths)
     dirs.make()
+    if stop:
+        dirs.stopped.touch()
     keep = {vm.name for vm in usable(paths, settings, dirs)} if only_stale else set()
     removed = []
     for entry, _ in dirs.idle_vms():

@@ -26,6 +26,8 @@ def request_refill(paths: config.Paths) -> None:
         if not PoolSettings.from_env().enabled:
             return
         dirs = PoolDirs(paths)
+        if dirs.stopped.exists():
+            return  # drained; the filler would see it too, this only saves a process
         dirs.make()
         env = {
             **os.environ,

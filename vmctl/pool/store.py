@@ -65,6 +65,7 @@ class PoolDirs:
         self.draining = self.base / "draining"
         self.fill_lock = self.base / "fill.lock"
         self.fill_log = self.base / "fill.log"
+        self.stopped = self.base / "stopped"  # drained: no background refill until `fill`
 
     def make(self) -> None:
         for d in (self.idle, self.filling, self.draining):
@@ -109,9 +110,12 @@ def claim(
     ``rename(2)`` is the claim: of two claimants only one finds the directory, and the VM
     moves with its sockets, console log and entry in one step.
     """
+    workdir.parent.mkdir(parents=True, exist_ok=True)  # else rename(2) fails as if lost
     for entry, vm in dirs.idle_vms():
         if vm is None or vm.guest != guest or vm.domain_type != domain_type:
             continue  # stale or being written: the filler's reap deals with it
+        if vm.name != entry.name:
+            continue  # the directory is the QEMU user's: trust its name, not its contents
         if vm.vcpus < vcpus or vm.memory_mib < memory_mib:
             continue
         try:

@@ -1,0 +1,318 @@
+"""The warm pool on real VMs: claims, one use per VM, refills, races, destroys, recovery.
+
+Each test has a pool of its own (MESOS_HYPER_POOL_DIR beside its state root), drained
+before the leak check runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mesos_hyper.config import Paths
+from mesos_hyper.errors import UsageError, VMError
+from mesos_hyper.images.build import build_image, demo_rootfs, layer_from_dir, push_image
+from mesos_hyper.images.store import ImageStore
+from mesos_hyper.proto import mesos_pb2
+from tests.agent_double import Agent
+from tests.registry_fixtures import registry  # noqa: F401
+from vmctl.guest.protocol import ProcessSpec
+from vmctl.lifecycle import destroy_by_name, list_ours, lookup
+from vmctl.pod import Pod, PodConfig
+from vmctl.pool import store as pool_store
+from vmctl.pool.fill import drain, fill, fill_lock, reap, usable
+from vmctl.pool.settings import PoolSettings
+
+pytestmark = pytest.mark.vm
+ECP = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
+REFILL_TIMEOUT_S = 180.0
+
+
+@pytest.fixture(scope="module")
+def image_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="mh-test-pool."))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image(registry) -> str:  # noqa: F811
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_rootfs(Path(tmp))
+        layer = layer_from_dir(Path(tmp))
+    ref = f"{registry.host}/t/pool:1"
+    push_image(build_image([layer], cmd=["/bin/sh"]), ref)
+    return ref
+
+
+@pytest.fixture
+def pool(image_root: Path, no_leaks, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
+    """A pool of one VM of its own; drained (and checked) before the leak check."""
+    pool_dir = Path(tempfile.mkdtemp(prefix="pool.", dir=image_root))
+    monkeypatch.setenv("MESOS_HYPER_POOL_DIR", str(pool_dir))
+    monkeypatch.setenv("MESOS_HYPER_POOL_SIZE", "1")
+    monkeypatch.setenv("MESOS_HYPER_ROOT", str(image_root))
+    no_leaks.watch_root(image_root)
+    paths = Paths.from_env()
+    yield paths
+    dirs = pool_store.PoolDirs(paths)
+    with fill_lock(dirs, wait=True):  # a refill still booting finishes, then goes too
+        drain(paths, stop=True)
+        reap(paths, dirs)
+    assert not [d.name for d in list_ours() if d.metadata.get("pool") == str(paths.pool)]
+    shutil.rmtree(pool_dir, ignore_errors=True)
+
+
+def idle_names(paths: Paths) -> set[str]:
+    return {vm.name for vm in usable(paths, PoolSettings.from_env(), pool_store.PoolDirs(paths))}
+
+
+def wait_idle(paths: Paths, count: int, timeout: float = REFILL_TIMEOUT_S) -> set[str]:
+    deadline = time.monotonic() + timeout
+    while len(names := idle_names(paths)) < count:
+        assert time.monotonic() < deadline, f"the pool did not refill to {count} in {timeout}s"
+        time.sleep(0.5)
+    return names
+
+
+def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "mesos_hyper.cli", "--log-level", "info", "run", *args],
+        capture_output=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
+
+
+def test_settings_are_checked() -> None:
+    env = {"MESOS_HYPER_POOL_SIZE": "two"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        with pytest.raises(UsageError, match="MESOS_HYPER_POOL_SIZE='two'"):
+            PoolSettings.from_env()
+        mp.setenv("MESOS_HYPER_POOL_SIZE", "0")
+        mp.setenv("MESOS_HYPER_POOL_MEMORY_MIB", "64")
+        with pytest.raises(UsageError, match="below 128"):
+            PoolSettings.from_env()
+
+
+def test_a_drained_pool_stays_empty_until_an_explicit_fill(pool: Paths) -> None:
+    """A refill asked for just before a drain (a claim's) must not undo the drain."""
+    drain(pool, stop=True)
+    result = fill(pool)
+    assert result.stopped and not result.booted
+    assert not idle_names(pool)
+
+
+def test_a_claimed_vm_runs_one_task_with_the_right_clock_and_is_never_reused(
+    pool: Paths, image: str
+) -> None:
+    assert fill(pool).booted
+    (first,) = idle_names(pool)
+    time.sleep(15)  # paused: the guest's clock stands still meanwhile
+    before = time.time()
+    res = run("--name", "pooled1", image, "sh", "-c", "date +%s; hostname; ls /sys/block")
+    after = time.time()
+    assert res.returncode == 0, res.stderr.decode()
+    err = res.stderr.decode()
+    assert f'claimed a pool VM" vm={first}' in err or f"vm={first}" in err, err
+    guest_time, hostname, *disks = res.stdout.decode().split()
+    assert before - 2 <= int(guest_time) <= after + 2, (before, guest_time, after)
+    assert hostname == "pooled1"
+    assert disks == ["vda"], disks  # its own rootfs and nothing else
+    assert lookup(first) is None  # used once: gone with its task, not back in the pool
+    refilled = wait_idle(pool, 1)
+    assert first not in refilled
+
+
+def test_a_task_too_big_for_the_pool_boots_cold(pool: Paths, image: str) -> None:
+    res = run("--memory", "1024", image, "true")
+    assert res.returncode == 0, res.stderr.decode()
+    assert "no pool VM fits; booting cold" in res.stderr.decode()
+    assert "claimed a pool VM" not in res.stderr.decode()
+
+
+def test_a_burst_on_an_empty_pool_falls_back_to_cold_boots(pool: Paths, image: str) -> None:
+    results: list[subprocess.CompletedProcess[bytes]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(run(image, "echo", "burst")))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr[-500:] for r in results]
+    assert all(r.stdout == b"burst\n" for r in results)
+    cold = sum(b"booting cold" in r.stderr for r in results)
+    claimed = sum(b"claimed a pool VM" in r.stderr for r in results)
+    assert cold + claimed == 3 and cold >= 2  # one VM at most could have been booted
+
+
+def test_claims_racing_a_refill_and_a_drain_never_share_a_vm(pool: Paths, image_root) -> None:
+    os.environ["MESOS_HYPER_POOL_SIZE"] = "2"  # undone by the fixture's monkeypatch
+    assert len(fill(pool).booted) == 2
+    booted = idle_names(pool)
+    dirs = pool_store.PoolDirs(pool)
+    pool.containers.mkdir(parents=True, exist_ok=True)
+    workdirs = [pool.containers / f"race-{i}" for i in range(4)]
+    claimed: list[str] = []
+    drained: list[str] = []
+    start = threading.Barrier(6)
+
+    def claimant(workdir: Path) -> None:
+        start.wait()
+        vm = pool_store.claim(
+            dirs, workdir, vcpus=1, memory_mib=256, domain_type=_domain_type(), guest=_guest()
+        )
+        if vm is not None:
+            claimed.append(vm.name)
+
+    def drainer() -> None:
+        start.wait()
+        drained.extend(drain(pool))
+
+    filled: list[str] = []
+
+    def filler() -> None:
+        start.wait()
+        filled.extend(fill(pool).booted)
+
+    threads = [threading.Thread(target=claimant, args=(w,)) for w in workdirs]
+    threads += [threading.Thread(target=drainer), threading.Thread(target=filler)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(claimed) == len(set(claimed)), claimed
+        assert not set(claimed) & set(drained), (claimed, drained)
+        assert set(claimed) | set(drained) >= booted  # each went one way
+        for name in claimed:  # still paused, waiting for its claimant
+            dom = lookup(name)
+            assert dom is not None and dom.info()[0] == 3, name  # VIR_DOMAIN_PAUSED
+        assert not set(claimed) & idle_names(pool)
+    finally:
+        for workdir in workdirs:
+            vm = pool_store.PoolVM.read(workdir)
+            if vm is not None:
+                destroy_by_name(vm.name)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _domain_type() -> str:
+    from vmctl import accel
+
+    return accel.domain_type()
+
+
+def _guest() -> str:
+    return pool_store.guest_identity(Paths.from_env())
+
+
+def test_destroy_during_a_claim_removes_the_claimed_vm(
+    pool: Paths, image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ImageStore(pool.images)
+    base = store.base_disk(store.pull(image))
+    assert fill(pool).booted
+    (vm_name,) = idle_names(pool)
+    workdir = pool.containers / "destroyed-mid-claim"
+    pod = Pod(
+        PodConfig(
+            name="destroyed-mid-claim",
+            kernel=pool.kernel,
+            initramfs=pool.initramfs,
+            base_disk=base,
+            workdir=workdir,
+            pool=pool,
+        )
+    )
+    adopt = Pod._adopt
+
+    def adopt_while_destroyed(self: Pod, *args: object) -> None:
+        adopt(self, *args)  # type: ignore[arg-type]
+        killer = threading.Thread(target=self.destroy)
+        killer.start()
+        killer.join()
+
+    monkeypatch.setattr(Pod, "_adopt", adopt_while_destroyed)
+    with pytest.raises(VMError, match="destroyed while it started"):
+        pod.start(ProcessSpec(["/bin/true"]), on_stdout=lambda _: None, on_stderr=lambda _: None)
+    assert pod.pool_vm == vm_name
+    assert lookup(vm_name) is None
+    assert not workdir.exists()
+
+
+def test_reap_removes_half_claimed_and_half_booted_vms_but_keeps_idle_ones(pool: Paths) -> None:
+    os.environ["MESOS_HYPER_POOL_SIZE"] = "2"
+    assert len(fill(pool).booted) == 2
+    keep, half = sorted(idle_names(pool))
+    dirs = pool_store.PoolDirs(pool)
+    pool.containers.mkdir(parents=True, exist_ok=True)
+    workdir = pool.containers / "claimant-died"
+    os.rename(dirs.idle / half, workdir)  # a claim whose process died before it relabelled
+    old = time.time() - 120
+    os.utime(workdir / pool_store.ENTRY, (old, old))
+    try:
+        with fill_lock(dirs, wait=True):
+            removed = reap(pool, dirs)
+        assert half in removed and lookup(half) is None
+        assert keep not in removed and lookup(keep) is not None
+        assert idle_names(pool) == {keep}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def agent(tmp_path: Path, pool: Paths, no_leaks) -> Iterator[Agent]:
+    env = {**os.environ, "MESOS_HYPER_GUEST_DIR": str(pool.guest)}
+    agent = Agent(tmp_path, ECP, env, timeout=120, registration_timeout=120, switch_user=False)
+    no_leaks.watch_agent(agent)
+    yield agent
+    with contextlib.suppress(Exception):
+        agent.shutdown()
+
+
+def _task(task_id: str, image: str, shell: str) -> mesos_pb2.TaskInfo:
+    from tests.agent_double.executor_info import scalar_resources
+
+    info = mesos_pb2.TaskInfo(name=task_id)
+    info.task_id.value = task_id
+    info.command.value = shell
+    info.container.type = mesos_pb2.ContainerInfo.DOCKER
+    info.container.docker.image = image
+    info.resources.extend(scalar_resources({"cpus": 0.5, "mem": 64}))
+    return info
+
+
+def test_recover_keeps_idle_pool_vms_and_a_later_launch_claims_one(
+    agent: Agent, pool: Paths, image: str
+) -> None:
+    assert fill(pool).booted
+    (idle,) = idle_names(pool)
+    result = agent.restart()  # the ECP's recover runs with the pool VM present
+    assert not result.orphans
+    assert lookup(idle) is not None and idle in idle_names(pool)
+    record = agent.launch_task(_task("pooled", image, "ls /sys/block; cat /proc/mounts"))
+    status = agent.wait_for_state("pooled", mesos_pb2.TASK_FINISHED, timeout=120)
+    assert agent.vm_name(record.container_id) == idle, status.message
+    agent.wait_for(lambda: record.completed, timeout=60)
+    assert lookup(idle) is None
+    out = (Path(record.directory) / "stdout").read_text()
+    # a hostile task sees its own rootfs and sandbox share, nothing of the pool or others
+    assert out.split("\n", 1)[0] == "vda", out
+    shares = [line.split()[0] for line in out.splitlines() if " virtiofs " in line]
+    assert shares == ["sandbox"], out
