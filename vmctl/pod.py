@@ -125,13 +125,28 @@ class Pod:
         if self._domain is not None:
             return
         cfg = self.config
-        t0 = time.monotonic()
         self._check_not_destroyed()
         if cfg.workdir.exists():
             raise VMError(f"container {cfg.name} already exists ({cfg.workdir})")
         claimed = self._claim()
+        if claimed is not None:
+            try:
+                self._build(claimed)
+            except VMError as err:  # the VM is gone (_adopt); the task need not fail with it
+                log.event(LOG, "claimed pool VM unusable; booting cold", logging.WARNING, error=err)
+                with contextlib.suppress(VMError):
+                    destroy_by_name(claimed.name)  # if it failed before it was adopted
+                shutil.rmtree(cfg.workdir, ignore_errors=True)
+                self.domain_name, self.pool_vm, claimed = domain_name(cfg.name), None, None
         if claimed is None:
             make_workdir(cfg.workdir)
+            self._build(None)
+        self._check_not_destroyed()  # a destroy() that came before the domain existed
+
+    def _build(self, claimed: PoolVM | None) -> None:
+        """The task's rootfs overlay, then the claimed VM given its devices, or a new VM."""
+        cfg = self.config
+        t0 = time.monotonic()
         overlay = disks.create_overlay(cfg.base_disk, cfg.workdir / "rootfs.qcow2", cfg.disk_bytes)
         root_disk = DiskSpec(overlay, serial=protocol.member_disk_serial(0))
         shares = [ShareSpec(source, tag) for tag, source in cfg.shares.items()]
@@ -158,7 +173,6 @@ class Pod:
                 )
             )
         self.timings.update(overlay=t1 - t0, domain_start=time.monotonic() - t1)
-        self._check_not_destroyed()  # a destroy() that came before the domain existed
 
     def _channels(self) -> list[ChannelSpec]:
         return [ChannelSpec(name, self.config.workdir / f"{name}.sock") for name in protocol.PORTS]
@@ -216,6 +230,9 @@ class Pod:
                 dom.setMemoryFlags(self.config.memory_mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
             weight.restore(dom, vm.cpu_shares)
         except Exception as err:
+            if self._domain is not None:
+                self._domain.release()
+                self._domain = None
             with contextlib.suppress(VMError):
                 destroy_by_name(vm.name)  # half-plugged: it can serve nobody now
             if isinstance(err, libvirt.libvirtError):

@@ -28,7 +28,7 @@ from vmctl.lifecycle import Domain, destroy_by_name, list_ours
 from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
 from vmctl.pool import weight
 from vmctl.pool.settings import PoolSettings
-from vmctl.pool.store import PoolDirs, PoolVM, guest_identity
+from vmctl.pool.store import PoolDirs, PoolVM, guest_identity, is_current, libvirtd_identity
 
 LOG = logging.getLogger(__name__)
 POOL_PREFIX = NAME_PREFIX + "pool-"
@@ -75,7 +75,14 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
         _wait_ready(socks[protocol.PORTS.index(protocol.STATUS_PORT)], name)
         domain.suspend()
         vm = PoolVM(
-            name, settings.vcpus, settings.memory_mib, domain_type, guest, shares, time.time()
+            name,
+            settings.vcpus,
+            settings.memory_mib,
+            domain_type,
+            guest,
+            shares,
+            time.time(),
+            libvirtd_identity(),
         )
         vm.write(workdir)
         os.rename(workdir, dirs.idle / name)
@@ -172,13 +179,12 @@ def fill(
 
 
 def usable(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> list[PoolVM]:
-    guest = guest_identity(paths)
+    guest, domain_type = guest_identity(paths), accel.domain_type(paths)
     return [
         vm
         for _, vm in dirs.idle_vms()
         if vm is not None
-        and vm.guest == guest
-        and settings.fits(vm.vcpus, vm.memory_mib)
+        and is_current(vm, guest, domain_type)
         and vm.vcpus == settings.vcpus
         and vm.memory_mib == settings.memory_mib
     ]

@@ -29,6 +29,7 @@ class PoolVM:
     guest: str  # the kernel and initramfs it booted (guest_identity)
     cpu_shares: int  # the weight to give back at claim (it boots at the lowest)
     booted_at: float
+    libvirtd: str = ""  # the libvirtd it was booted under (libvirtd_identity)
 
     def write(self, directory: Path) -> None:
         tmp = directory / (ENTRY + ".tmp")
@@ -54,6 +55,31 @@ def guest_identity(paths: config.Paths) -> str:
             return "missing"
         parts.append(f"{st.st_size}.{st.st_mtime_ns}")
     return "-".join(parts)
+
+
+LIBVIRTD_PID_FILE = Path("/run/libvirtd.pid")
+
+
+def libvirtd_identity() -> str:
+    """The running libvirtd, as pid and start time ("" when unknown). A libvirtd restarted
+    since a pool VM booted refuses to hot-plug virtiofs into it ("'virtiofs' requires
+    shared memory", libvirt 9.0), so such a VM is stale."""
+    try:
+        pid = int(LIBVIRTD_PID_FILE.read_text().strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return ""
+    return f"{pid}:{stat[stat.rindex(')') + 2 :].split()[19]}"
+
+
+def is_current(vm: PoolVM, guest: str, domain_type: str) -> bool:
+    """Booted with today's kernel and initramfs, accelerator and libvirtd."""
+    libvirtd = libvirtd_identity()
+    return (
+        vm.guest == guest
+        and vm.domain_type == domain_type
+        and (not libvirtd or not vm.libvirtd or vm.libvirtd == libvirtd)
+    )
 
 
 class PoolDirs:
@@ -112,7 +138,7 @@ def claim(
     """
     workdir.parent.mkdir(parents=True, exist_ok=True)  # else rename(2) fails as if lost
     for entry, vm in dirs.idle_vms():
-        if vm is None or vm.guest != guest or vm.domain_type != domain_type:
+        if vm is None or not is_current(vm, guest, domain_type):
             continue  # stale or being written: the filler's reap deals with it
         if vm.name != entry.name:
             continue  # the directory is the QEMU user's: trust its name, not its contents
