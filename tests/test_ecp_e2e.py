@@ -313,10 +313,15 @@ def test_update_changes_cpu_and_memory_live_and_says_what_it_cannot(agent, image
     assert stats.cpus_limit == pytest.approx(1.0) and stats.mem_limit_bytes == 64 << 20
     update(1.0, 96)  # back up, within the RAM the VM booted with
     assert _guest_mib(agent, cid, 160) == 160
-    said = update(4.0, 4096)  # neither more vCPUs nor more RAM than at boot: it says so
-    assert "above the VM's boot-time 160 MiB" in said, said
+    # neither more vCPUs nor more RAM than at boot: it says so (a pool VM booted with the
+    # pool's RAM, a cold one with the task's 160 MiB)
+    dom = lookup(agent.vm_name(cid) or "")
+    assert dom is not None
+    boot_mib = dom.maxMemory() // 1024
+    said = update(4.0, 4096)
+    assert f"above the VM's boot-time {boot_mib} MiB" in said, said
     assert "vCPU count of a running VM is not changed" in said, said
-    assert _guest_mib(agent, cid, 160) == 160
+    assert _guest_mib(agent, cid, boot_mib) == boot_mib
     assert agent.updates("grown")[-1].status.state == mesos_pb2.TASK_RUNNING  # unharmed
     agent.kill_task("grown")
     agent.wait_for_state("grown", mesos_pb2.TASK_KILLED, timeout=60)

@@ -119,16 +119,22 @@ class PodExecutor:
             log.event(LOG, "agent sent an error", logging.WARNING, message=event.get("error"))
 
     def _on_launch(self, task_doc: dict[str, Any]) -> None:
-        from mesos_hyper.executor.task_runner import TaskRunner
-
-        self._prepared.wait()
-        assert self.context is not None
+        """TASK_STARTING goes out at once; the task's runner needs the pod's machinery, which
+        ``_prepare`` may still be importing. Events are handled one at a time, so a KILL for
+        this task is handled after its runner exists."""
         try:
             task = task_from_v1_json(task_doc)
         except HyperError as err:
             task_id = str(task_doc.get("task_id", {}).get("value", "unknown"))
             self.connection.send_update(task_id, "TASK_FAILED", message=str(err))
             return
+        if not self._refused(task):
+            self.connection.send_update(task.task_id, "TASK_STARTING")
+            self._prepared.wait()
+            self._start_runner(task)
+
+    def _refused(self, task: TaskSpec) -> bool:
+        """A duplicate task id, or a task that came as the executor shuts down."""
         with self._lock:
             if task.task_id in self.tasks:
                 self.connection.send_update(
@@ -137,7 +143,19 @@ class PodExecutor:
                     message="a task with this id is already running",
                     reason="REASON_TASK_INVALID",
                 )
-                return
+                return True
+            if self._terminating.is_set():
+                self.connection.send_update(
+                    task.task_id, "TASK_KILLED", message="the executor is shutting down"
+                )
+                return True
+        return False
+
+    def _start_runner(self, task: TaskSpec) -> None:
+        from mesos_hyper.executor.task_runner import TaskRunner
+
+        assert self.context is not None
+        with self._lock:
             if self._terminating.is_set():
                 self.connection.send_update(
                     task.task_id, "TASK_KILLED", message="the executor is shutting down"

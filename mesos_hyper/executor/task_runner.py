@@ -161,7 +161,7 @@ class TaskRunner:
     # ---- the task's thread ----------------------------------------------------------
 
     def _run(self) -> None:
-        self.ctx.send_update(self.task_id, "TASK_STARTING")
+        """From the fetch to the terminal update (the executor sent TASK_STARTING)."""
         try:
             outcome = self._start_and_wait()
         except (Killed, StartAborted) as err:
