@@ -92,7 +92,8 @@ class DomainSpec:
     initramfs: Path
     domain_type: str = "qemu"  # "kvm" or "qemu" (TCG)
     vcpus: int = 1
-    memory_mib: int = 256
+    memory_mib: int = 256  # the most the balloon can give the guest
+    current_memory_mib: int | None = None  # what it boots with (the balloon takes the rest)
     cmdline: str = KERNEL_CMDLINE
     disks: list[DiskSpec] = field(default_factory=list)
     interfaces: list[InterfaceSpec] = field(default_factory=list)
@@ -115,6 +116,9 @@ class DomainSpec:
         meta = ET.SubElement(dom, "metadata")
         meta.append(metadata_element(self.metadata))
         ET.SubElement(dom, "memory", unit="MiB").text = str(self.memory_mib)
+        if self.current_memory_mib is not None:
+            current = ET.SubElement(dom, "currentMemory", unit="MiB")
+            current.text = str(min(self.current_memory_mib, self.memory_mib))
         ET.SubElement(dom, "vcpu").text = str(self.vcpus)
         if self.shares or self.shared_memory:
             backing = ET.SubElement(dom, "memoryBacking")

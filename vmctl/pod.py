@@ -104,6 +104,7 @@ class Pod:
         self._socks: dict[str, socket.socket] = {}
         self._pump: threading.Thread | None = None
         self._ready = threading.Event()  # the guest's init waits for the spec
+        self._prepared = threading.Event()  # the first container waits for go
         self._started = threading.Event()
         self._lock = threading.Lock()
         self._destroyed = False
@@ -226,8 +227,8 @@ class Pod:
             for device in devices:
                 self._domain.attach(ET.tostring(device.element(), encoding="unicode"))
             dom = self._domain.libvirt_domain
-            if self.config.memory_mib < vm.memory_mib:
-                dom.setMemoryFlags(self.config.memory_mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            # the balloon gives it the task's RAM (the pool VM idles at less, see settings)
+            dom.setMemoryFlags(self.config.memory_mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
             weight.restore(dom, vm.cpu_shares)
         except Exception as err:
             if self._domain is not None:
@@ -253,8 +254,9 @@ class Pod:
         says STARTED.
 
         ``before_resume`` runs while the VM exists but is paused (QEMU holds its tap).
-        ``before_exec`` runs once the guest's init is READY, before ``spec`` is sent: limits
-        applied there hold for everything the task runs, but not for our boot.
+        ``before_exec`` runs once the guest has set the task up (rootfs, mounts, network:
+        PREPARED) and before its process exists: limits applied there hold for everything
+        the task runs, but not for our boot nor for the set-up, which are the pod's cost.
         """
         cfg = self.config
         self.create()
@@ -279,9 +281,16 @@ class Pod:
             raise VMError(f"the guest of {cfg.name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
         if "guest_ready" not in self.timings:
             raise VMError(self._death_message())
-        if before_exec is not None:
-            before_exec()
         self._send(protocol.encode_spec(dataclasses.replace(spec, clock=time.time())))
+        if not self._prepared.wait(max(0.0, deadline - time.monotonic())):
+            raise VMError(f"the guest of {cfg.name} did not set up within {BOOT_TIMEOUT_S:.0f}s")
+        if "guest_prepared" not in self.timings:
+            raise VMError(self._death_message())
+        if before_exec is not None:
+            t_limits = time.monotonic()
+            before_exec()
+            self.timings["limits"] = time.monotonic() - t_limits
+        self._send(protocol.encode_go())
         if not self._started.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(
                 f"the guest of {cfg.name} did not start the process within {BOOT_TIMEOUT_S:.0f}s"
@@ -332,6 +341,7 @@ class Pod:
         finally:
             sel.close()
             self._ready.set()
+            self._prepared.set()
             self._started.set()
             for event in (*self._exited.values(), *self._member_started.values()):
                 event.set()  # the VM is gone: nobody waits for ever
@@ -341,6 +351,9 @@ class Pod:
         if event.kind == "READY":
             self.timings["guest_ready"] = now
             self._ready.set()
+        elif event.kind == "PREPARED":
+            self.timings["guest_prepared"] = now
+            self._prepared.set()
         elif event.kind == "STARTED" and event.container:
             self._member_started.setdefault(event.container, threading.Event()).set()
         elif event.kind == "STARTED":
@@ -370,6 +383,7 @@ class Pod:
             self._member_started.setdefault(event.container, threading.Event()).set()
             if event.container == 0 and self.exit_code is None:
                 self.exit_code = event.value
+                self._prepared.set()
                 self._started.set()
 
     # ---- control --------------------------------------------------------------

@@ -14,7 +14,9 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
 - Limits: the guest puts each container in its own memory cgroup; it reports
   ``LIMIT memory [k]`` when the container was OOM-killed and ``LIMIT disk [k]`` (then kills
   it) when its rootfs is full; the container's ``EXIT`` follows.
-- ``mh.status`` (guest -> host): text lines ``READY``, ``STARTED <pid>``,
+- ``mh.status`` (guest -> host): text lines ``READY``, ``PREPARED`` (the first container's
+  rootfs, mounts and network are set up; its process waits for a ``G`` record, sent once
+  the host has applied the task's limits, or ends the pod on a ``K``), ``STARTED <pid>``,
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
 
@@ -130,6 +132,11 @@ def encode_exec(slot: int, container: int, spec: ProcessSpec) -> bytes:
     return _record(b"X", f"{slot}:{container}".encode()) + encode_spec(spec)
 
 
+def encode_go() -> bytes:
+    """Start the first container's process, which waits since PREPARED."""
+    return _record(b"G", b"")
+
+
 def encode_memory_limit(container: int, limit_bytes: int) -> bytes:
     return _record(b"L", f"{container}:{int(limit_bytes)}".encode())
 
@@ -141,7 +148,7 @@ def encode_signal(signum: int, container: int = 0) -> bytes:
 
 @dataclass(frozen=True)
 class StatusEvent:
-    kind: str  # READY | STARTED | ERROR | EXIT | LIMIT (message: memory or disk)
+    kind: str  # READY | PREPARED | STARTED | ERROR | EXIT | LIMIT (message: memory or disk)
     value: int | None = None
     message: str = ""
     container: int = 0
@@ -169,8 +176,8 @@ def parse_status_line(line: bytes) -> StatusEvent:
         raise ValueError("guest sent an over-long status line")
     text = line.decode("utf-8", "replace").rstrip("\r")
     kind, _, rest = text.partition(" ")
-    if kind == "READY" and not rest:
-        return StatusEvent("READY")
+    if kind in ("READY", "PREPARED") and not rest:
+        return StatusEvent(kind)
     number, _, index = rest.partition(" ")
     if kind in ("STARTED", "EXIT") and number.isdigit() and len(number) <= 10:
         container = 0

@@ -27,7 +27,7 @@ from vmctl.guest import protocol
 from vmctl.lifecycle import Domain, destroy_by_name, list_ours
 from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
 from vmctl.pool import weight
-from vmctl.pool.settings import PoolSettings
+from vmctl.pool.settings import IDLE_MEMORY_MIB, PoolSettings
 from vmctl.pool.store import PoolDirs, PoolVM, guest_identity, is_current, libvirtd_identity
 
 LOG = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
         domain_type=domain_type,
         vcpus=settings.vcpus,
         memory_mib=settings.memory_mib,
+        current_memory_mib=IDLE_MEMORY_MIB,
         channels=channels,
         console_log=workdir / "console.log",
         shared_memory=True,

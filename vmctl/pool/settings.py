@@ -10,6 +10,10 @@ from mesos_hyper.errors import UsageError
 DEFAULT_SIZE = 2
 DEFAULT_VCPUS = 1
 DEFAULT_MEMORY_MIB = 512
+# An idle pool VM is ballooned down to this at boot (off the critical path): a claim then
+# only deflates the balloon to the task's size, which is cheap, where inflating it would
+# compete with the task's start under the task's CPU quota.
+IDLE_MEMORY_MIB = 128
 
 
 def _int(name: str, default: int, minimum: int) -> int:

@@ -659,6 +659,28 @@ static pid_t exec_in(struct spec *sp, int slot, int target, int live) {
     return pid;
 }
 
+/* The task's set-up above (devices a pool claim hot-plugged, mounts, network) is the pod's
+ * cost, not the task's: the host applies the task's CPU quota once we are PREPARED, and
+ * says go. Only then does the task's own process exist. A signal instead of go ends the
+ * pod before the task ever ran (a kill during the start). */
+static void wait_for_go(int control) {
+    for (;;) {
+        char tag, *p;
+        uint32_t n;
+        if (read_record(control, &tag, &p, &n) < 0) fatal("read go");
+        if (tag == 'G') { free(p); return; }
+        if (tag == 'K') {
+            char *colon = strchr(p, ':');
+            long sig = parse_id(colon ? colon + 1 : p);
+            free(p);
+            report("EXIT", 0, 128 + (sig > 0 && sig < 65 ? (int)sig : SIGKILL));
+            shutdown_pod();
+        }
+        say("ignored control record %c before go", tag);
+        free(p);
+    }
+}
+
 int main(void) {
     sigset_t mask;
     sigemptyset(&mask);
@@ -697,6 +719,8 @@ int main(void) {
     if (find_device("/sys/block", "serial", "mh-c0", rootdev, sizeof rootdev) < 0) fatal("no root disk mh-c0");
     setup_rootfs(&first, rootdev, ROOT);
     make_cgroup(0, first.mem_max);
+    status("PREPARED");
+    wait_for_go(control);
     pid_t pid0 = spawn(&first, out, err, ROOT, 0, 0);
     close(out);
     close(err);
