@@ -29,8 +29,8 @@ def call(command: str, data: bytes | None, env: dict[str, str]) -> float:
     return time.monotonic() - start
 
 
-def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+def times(runs: int) -> dict[str, list[float]]:
+    """Each polled call, ``runs`` times, against a scratch work dir with one record."""
     with tempfile.TemporaryDirectory() as work:
         env = {**os.environ, "MESOS_WORK_DIRECTORY": work}
         StateStore(default_root(env)).create("bench", sandbox=work)
@@ -38,12 +38,19 @@ def main() -> None:
         msg.container_id.value = "bench"
         raw = msg.SerializeToString()
         usage = len(raw).to_bytes(4, sys.byteorder) + raw
-        for command, data in (("usage", usage), ("containers", None)):
-            times = [call(command, data, env) for _ in range(runs)]
-            print(
-                f"{command:11s} median {statistics.median(times) * 1000:6.1f} ms "
-                f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}, n={runs})"
-            )
+        return {
+            command: [call(command, data, env) for _ in range(runs)]
+            for command, data in (("usage", usage), ("containers", None))
+        }
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    for command, taken in times(runs).items():
+        print(
+            f"{command:11s} median {statistics.median(taken) * 1000:6.1f} ms "
+            f"(min {min(taken) * 1000:.1f}, max {max(taken) * 1000:.1f}, n={runs})"
+        )
 
 
 if __name__ == "__main__":

@@ -24,11 +24,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.ecp_latency import call as ecp_call
+from bench.ecp_latency import times as ecp_times
 from bench.startup import floor as init_floor
 from mesos_hyper.config import Paths
-from mesos_hyper.proto import containerizer_pb2, mesos_pb2
-from mesos_hyper.state import StateStore, default_root
+from mesos_hyper.proto import mesos_pb2
 from tests.agent_double import Agent
 from tests.net_fixtures import make_test_network
 from vmctl.pool.fill import drain, fill_lock, reap, usable
@@ -157,17 +156,7 @@ def run_cli(setup: Setup, image: str, pooled: bool, runs: int) -> tuple[list[flo
 
 
 def ecp_calls(runs: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as work:
-        env = {**os.environ, "MESOS_WORK_DIRECTORY": work}
-        StateStore(default_root(env)).create("bench", sandbox=work)
-        msg = containerizer_pb2.Usage()
-        msg.container_id.value = "bench"
-        raw = msg.SerializeToString()
-        usage = len(raw).to_bytes(4, sys.byteorder) + raw
-        return {
-            command: statistics.median(ecp_call(command, data, env) for _ in range(runs))
-            for command, data in (("usage", usage), ("containers", None))
-        }
+    return {command: statistics.median(taken) for command, taken in ecp_times(runs).items()}
 
 
 def main() -> None:

@@ -394,7 +394,9 @@ def test_exec_runs_in_the_task_container_and_returns_its_status(agent, image):
         )
 
     # the task's rootfs and environment; output reaches the host through the sandbox
-    shell = 'cat /tmp/mark; id -un; echo "$GREETING $MESOS_TASK_ID" ; exit 7'
+    # (TASK_RUNNING says the task's process exists, not that it has written its mark yet)
+    shell = "until [ -s /tmp/mark ]; do sleep 0.1; done; cat /tmp/mark; id -un; "
+    shell += 'echo "$GREETING $MESOS_TASK_ID" ; exit 7'
     done = run("sh", "-c", f"({shell}) > $MESOS_SANDBOX/exec.out")
     assert done.returncode == 7, done.stderr
     out = (Path(record.directory) / "exec.out").read_text()
