@@ -149,15 +149,14 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
     still there (libvirtd down, say); the next destroy or recover tries again."""
     import isolators
     from mesos_hyper.sandbox.outputs import release_outputs
+    from vmctl.lifecycle import destroy_by_name
 
     clean = True
-    if record.domain:
-        from vmctl.lifecycle import destroy_by_name
-
+    for name in _domains_of(record):
         try:
-            destroy_by_name(record.domain)
+            destroy_by_name(name)
         except Exception as err:
-            log.event(LOG, "VM cleanup failed", logging.ERROR, domain=record.domain, error=err)
+            log.event(LOG, "VM cleanup failed", logging.ERROR, domain=name, error=err)
             clean = False
     if clean and record.sandbox:  # no guest left to swap them: a dead executor's pins go
         release_outputs(record.sandbox)
@@ -170,6 +169,23 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
         log.event(LOG, "isolator cleanup failed", logging.ERROR, error=err)
         clean = False
     return clean
+
+
+def _domains_of(record: ContainerRecord) -> set[str]:
+    """The VM the record names, and any labelled as this container's: an executor killed
+    between claiming a pool VM and recording its name leaves one only the label tells."""
+    from vmctl.lifecycle import list_ours
+
+    names = {record.domain} if record.domain else set()
+    try:
+        names |= {
+            info.name
+            for info in list_ours()
+            if info.metadata.get("container-id") == record.container_id
+        }
+    except Exception as err:  # libvirtd down: the record's name is still tried
+        log.event(LOG, "domains not listed", logging.WARNING, error=err)
+    return names
 
 
 def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
