@@ -83,6 +83,8 @@ def _ps(args: argparse.Namespace) -> int:
     rows = [("NAME", "IMAGE", "STATE", "DOMAIN")]
     for info in sorted(list_ours(), key=lambda i: i.name):
         meta = info.metadata
+        if "pool" in meta:
+            continue  # an unclaimed pool VM runs nothing: `mesos-hyper pool status` lists it
         image = meta.get("reference") or meta.get("image", "")[:19]
         name = meta.get("name") or meta.get("container-id", info.name)
         rows.append((name, image, "running" if info.active else "defined", info.name))
