@@ -108,6 +108,23 @@ def test_settings_are_checked() -> None:
             PoolSettings.from_env()
 
 
+def test_a_pool_entry_is_read_only_from_a_small_regular_file(tmp_path: Path) -> None:
+    """The VM's directory is the QEMU user's: a planted link, fifo or huge file is no entry
+    (and never blocks a claim or a reap)."""
+    vm = pool_store.PoolVM("mh-pool-x", 1, 512, "qemu", "guest", 1024, 1.0, "libvirtd")
+    vm.write(tmp_path)
+    assert pool_store.PoolVM.read(tmp_path) == vm
+    entry = tmp_path / pool_store.ENTRY
+    for plant in (
+        lambda: os.mkfifo(entry),
+        lambda: entry.symlink_to("/etc/passwd"),
+        lambda: entry.write_text("{" + " " * pool_store.MAX_ENTRY_BYTES + "}"),
+    ):
+        entry.unlink()
+        plant()
+        assert pool_store.PoolVM.read(tmp_path) is None
+
+
 def test_a_drained_pool_stays_empty_until_an_explicit_fill(pool: Paths) -> None:
     """A refill asked for just before a drain (a claim's) must not undo the drain."""
     drain(pool, stop=True)

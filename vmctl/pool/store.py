@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from mesos_hyper.errors import VMError
 
 LOG = logging.getLogger(__name__)
 ENTRY = "vm.json"  # in a pool VM's directory, and moved with it into the container's
+MAX_ENTRY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,36 @@ class PoolVM:
     libvirtd: str = ""  # the libvirtd it was booted under (libvirtd_identity)
 
     def write(self, directory: Path) -> None:
+        """Before any tenant's code has run in the VM; still never through a link."""
         tmp = directory / (ENTRY + ".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+        )
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(asdict(self)))
         os.replace(tmp, directory / ENTRY)
 
     @classmethod
     def read(cls, directory: Path) -> PoolVM | None:
+        """None unless a small regular file: the directory is the QEMU user's, and after a
+        claim its tenant's QEMU could plant a link, a fifo or a huge file there."""
         try:
-            doc = json.loads((directory / ENTRY).read_text())
-            return cls(**doc)
+            fd = os.open(
+                directory / ENTRY, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            )
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            raw = os.read(fd, MAX_ENTRY_BYTES + 1)
+            if len(raw) > MAX_ENTRY_BYTES:
+                return None
+            return cls(**json.loads(raw))
         except (OSError, ValueError, TypeError):
             return None
+        finally:
+            os.close(fd)
 
 
 def guest_identity(paths: config.Paths) -> str:
@@ -155,7 +176,7 @@ def claim(
                     "set MESOS_HYPER_POOL_DIR beside MESOS_HYPER_ROOT"
                 ) from err
             raise VMError(f"cannot claim pool VM {vm.name} into {workdir}: {err}") from err
-        os.utime(workdir / ENTRY)  # when claimed: see fill.reap
+        os.utime(workdir / ENTRY, follow_symlinks=False)  # when claimed: see fill.reap
         log.event(
             LOG,
             "claimed a pool VM",
