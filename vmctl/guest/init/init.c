@@ -530,12 +530,22 @@ static void report_limit(const char *resource, int idx) {
     else status("LIMIT %s %d", resource, idx);
 }
 
-static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *root, int idx, int cg) {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0) fatal("pipe");
+/* A container's process, forked and set up (cgroup, chroot, workdir, ids) but held before
+ * its exec until released: the set-up is the pod's cost, the exec the task's. */
+struct child {
+    pid_t pid;
+    int err_r;  /* the child's error message, or EOF once its exec succeeded */
+    int go_w;   /* one byte releases it into its exec; EOF makes it exit unexec'd */
+};
+
+static int fork_child(const struct spec *sp, int out_fd, int err_fd, const char *root, int cg, struct child *c) {
+    int errp[2], gop[2];
+    if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) fatal("pipe");
     pid_t pid = fork();
     if (pid < 0) fatal("fork");
     if (pid == 0) {
+        close(errp[0]);
+        close(gop[1]);
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -551,6 +561,7 @@ static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *ro
         dup2(err_fd, 2);
         const char *stage = "chroot";
         int e;
+        char go;
         if (chroot(root) < 0 || chdir("/") < 0) goto fail;
         stage = "workdir";
         mkdir_p(sp->workdir);
@@ -561,6 +572,7 @@ static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *ro
         if (setgid(sp->gid) < 0) goto fail;
         stage = "setuid";
         if (setuid(sp->uid) < 0) goto fail;
+        if (read(gop[0], &go, 1) != 1) _exit(125);  /* never released: the pod is ending */
         stage = "exec";
         environ = (char **)sp->env;
         execvp(sp->argv[0], sp->argv);
@@ -568,25 +580,41 @@ static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *ro
         e = errno;
         char msg[512];
         int n = snprintf(msg, sizeof msg, "%d %s %s: %s", e, stage, stage[0] == 'e' ? sp->argv[0] : sp->workdir, strerror(e));
-        (void)!write(pipefd[1], msg, n > 0 ? (size_t)n : 0);
+        (void)!write(errp[1], msg, n > 0 ? (size_t)n : 0);
         _exit(127);
     }
-    close(pipefd[1]);
+    close(errp[1]);
+    close(gop[0]);
+    *c = (struct child){pid, errp[0], gop[1]};
+    return 0;
+}
+
+/* Lets a forked child exec; its pid once the exec succeeded, else -1 with the error and
+ * its EXIT reported. */
+static pid_t release_child(struct child *c, int idx) {
+    (void)!write(c->go_w, "g", 1);  /* EPIPE if its set-up failed: the message says why */
+    close(c->go_w);
     char msg[512];
-    ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
-    close(pipefd[0]);
+    ssize_t n = read(c->err_r, msg, sizeof msg - 1);
+    close(c->err_r);
     if (n > 0) {
         msg[n] = 0;
         int e = atoi(msg);
         char *text = strchr(msg, ' ');
         text = text ? text + 1 : msg;
         status("ERROR %s", text);
-        waitpid(pid, NULL, 0);
+        waitpid(c->pid, NULL, 0);
         /* Docker: 127 when the command is not found, 126 when it cannot be run. */
         report("EXIT", idx, (strncmp(text, "exec", 4) == 0 && e == ENOENT) ? 127 : 126);
         return -1;
     }
-    return pid;
+    return c->pid;
+}
+
+static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *root, int idx, int cg) {
+    struct child c;
+    fork_child(sp, out_fd, err_fd, root, cg, &c);
+    return release_child(&c, idx);
 }
 
 #define MAX_CONTAINERS 16
@@ -661,8 +689,9 @@ static pid_t exec_in(struct spec *sp, int slot, int target, int live) {
 
 /* The task's set-up above (devices a pool claim hot-plugged, mounts, network) is the pod's
  * cost, not the task's: the host applies the task's CPU quota once we are PREPARED, and
- * says go. Only then does the task's own process exist. A signal instead of go ends the
- * pod before the task ever ran (a kill during the start). */
+ * says go. Only then does the task's process exec (it was forked and set up before, see
+ * fork_child). A signal instead of go ends the pod before the task ever ran (a kill
+ * during the start). */
 static void wait_for_go(int control) {
     for (;;) {
         char tag, *p;
@@ -719,11 +748,13 @@ int main(void) {
     if (find_device("/sys/block", "serial", "mh-c0", rootdev, sizeof rootdev) < 0) fatal("no root disk mh-c0");
     setup_rootfs(&first, rootdev, ROOT);
     make_cgroup(0, first.mem_max);
-    status("PREPARED");
-    wait_for_go(control);
-    pid_t pid0 = spawn(&first, out, err, ROOT, 0, 0);
+    struct child child0;
+    fork_child(&first, out, err, ROOT, 0, &child0);
     close(out);
     close(err);
+    status("PREPARED");
+    wait_for_go(control);
+    pid_t pid0 = release_child(&child0, 0);
     if (pid0 < 0) shutdown_pod();
     ctrs[nctr++] = (struct ctr){pid0, 0, 0, first.disk_enforce, ROOT};
     ncontainers++;
