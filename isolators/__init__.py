@@ -67,11 +67,27 @@ def prepare(target: Target) -> Tuning:
     return tuning
 
 
-def update(dom: libvirt.virDomain, target: Target) -> list[str]:
+def update(dom: libvirt.virDomain, target: Target, *, cpu: bool = True) -> list[str]:
     """What could not be applied; a domain that vanished mid-call is one of those, never an
-    error (the agent turns a failed ECP ``update`` into TASK_LOST)."""
+    error (the agent turns a failed ECP ``update`` into TASK_LOST).
+
+    ``cpu=False`` leaves the CPU quota out: a starting task gets it from ``update_cpu`` the
+    moment its process was exec'd, so that the exec is charged to the pod's set-up."""
+    from isolators.cpu import CpuIsolator
+
+    chosen = [i for i in all_isolators() if cpu or not isinstance(i, CpuIsolator)]
+    return _apply(chosen, dom, target)
+
+
+def update_cpu(dom: libvirt.virDomain, target: Target) -> list[str]:
+    from isolators.cpu import CpuIsolator
+
+    return _apply([CpuIsolator()], dom, target)
+
+
+def _apply(chosen: list[Isolator], dom: libvirt.virDomain, target: Target) -> list[str]:
     problems: list[str] = []
-    for isolator in all_isolators():
+    for isolator in chosen:
         try:
             problems += isolator.update(dom, target)
         except libvirt.libvirtError as err:

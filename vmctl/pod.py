@@ -249,6 +249,7 @@ class Pod:
         on_stderr: Output,
         before_resume: Callable[[], None] | None = None,
         before_exec: Callable[[], None] | None = None,
+        after_exec: Callable[[], None] | None = None,
     ) -> None:
         """Create the VM if needed, resume it and start ``spec``; returns once the guest
         says STARTED.
@@ -257,6 +258,8 @@ class Pod:
         ``before_exec`` runs once the guest has set the task up (rootfs, mounts, network:
         PREPARED) and before its process exists: limits applied there hold for everything
         the task runs, but not for our boot nor for the set-up, which are the pod's cost.
+        ``after_exec`` runs the moment the guest says the process was exec'd (STARTED),
+        before anything else: for the CPU quota, so that the exec is set-up too.
         """
         cfg = self.config
         self.create()
@@ -297,6 +300,12 @@ class Pod:
             )
         if "exec_started" not in self.timings and self.exit_code is None:
             raise VMError(self._death_message())
+        if after_exec is not None:
+            after_exec()
+            # from STARTED's arrival: about how long the task's process ran unthrottled
+            self.timings["exec_to_quota"] = time.monotonic() - t2 - self.timings.get(
+                "exec_started", 0.0
+            )
         log.event(
             LOG,
             "process started",

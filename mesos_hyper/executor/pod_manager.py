@@ -190,7 +190,8 @@ class PodManager:
                 on_stdout=member.stdout,
                 on_stderr=member.stderr,
                 before_resume=(lambda: net.plug(self.net, attachment)) if attachment else None,
-                before_exec=lambda: self._apply_limits(pod),
+                before_exec=lambda: self._apply_limits(pod, isolators.update, cpu=False),
+                after_exec=lambda: self._apply_limits(pod, isolators.update_cpu),
             )
         except Exception:
             self._guarded("VM", pod.destroy)  # teardown tries again, by name
@@ -249,9 +250,10 @@ class PodManager:
         """The pod as a whole is held to the executor's resources (tasks' included)."""
         return isolators.Target(self.launch.resources, self.container_id, network=self.attachment)
 
-    def _apply_limits(self, pod: Pod) -> None:
-        """The pod's limits on its booted VM, before the task's process exists."""
-        for problem in isolators.update(pod.libvirt_domain(), self.target()):
+    def _apply_limits(self, pod: Pod, apply: Callable[..., list[str]], **kwargs: bool) -> None:
+        """The pod's limits on its booted VM: all but the CPU quota before the task's
+        process exists, the quota as soon as it was exec'd (the exec is set-up)."""
+        for problem in apply(pod.libvirt_domain(), self.target(), **kwargs):
             log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
 
     def _watch_sandbox(self, pod: Pod) -> None:
