@@ -1,5 +1,8 @@
 """cpu: vCPUs = ceil(cpus) and a CFS quota on the whole VM, so cpus=0.5 gets half a core.
 
+More cpus later (a pod member, an ``update``) hot-plug vCPUs up to the VM's ceiling
+(vmctl.resize); fewer only lower the quota.
+
 The quota is set by ``update``, not in the domain XML: our kernel and init boot, and set
 the task up, unthrottled (under TCG a cpus=0.1 boot took 28 s instead of 3). A starting
 task gets it the moment the guest says its process was exec'd (``update_cpu``): the exec
@@ -16,6 +19,7 @@ from pathlib import Path
 import libvirt
 
 from isolators import Target, Tuning
+from vmctl import resize
 
 PERIOD_US = 100_000
 NS = 1e-9
@@ -42,11 +46,9 @@ class CpuIsolator:
         except libvirt.libvirtError as err:
             problems.append(f"cpu quota not applied: {err.get_error_message()}")
         try:
-            vcpus = dom.info()[3]
+            problems += resize.vcpus(dom, math.ceil(target.limits.cpus))
         except libvirt.libvirtError as err:
-            return [*problems, f"vCPU count not read: {err.get_error_message()}"]
-        if math.ceil(target.limits.cpus) != vcpus:
-            problems.append("the vCPU count of a running VM is not changed (quota applied)")
+            problems.append(f"vCPUs not hot-plugged: {err.get_error_message()}")
         return problems
 
     def usage(self, dom: libvirt.virDomain, target: Target) -> dict[str, float | int]:

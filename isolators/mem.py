@@ -2,8 +2,8 @@
 
 The guest kernel, our init and page tables need ``GUEST_OVERHEAD_MIB`` beyond the task's
 mem; QEMU itself needs ``QEMU_OVERHEAD_MIB`` beyond the guest RAM, which the host-side hard
-limit allows for. ``update`` moves the balloon within the boot-time RAM and says so when a
-request is above it.
+limit allows for. ``update`` hot-plugs RAM when a request is above what the VM holds
+(vmctl.resize, up to its ceiling, and says so above that) and moves the balloon.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import libvirt
 
 from isolators import Target, Tuning
+from vmctl import resize
 
 GUEST_OVERHEAD_MIB = 64
 QEMU_OVERHEAD_MIB = 128
@@ -28,14 +29,11 @@ class MemIsolator:
     def update(self, dom: libvirt.virDomain, target: Target) -> list[str]:
         if not target.limits.mem_mb:
             return []
-        problems = []
-        want = guest_mib(target.limits.mem_mb)
-        max_mib = dom.maxMemory() // 1024
-        if want > max_mib:
-            problems.append(
-                f"mem {want} MiB is above the VM's boot-time {max_mib} MiB; kept at that"
-            )
-            want = max_mib
+        try:
+            want, problems = resize.memory(dom, guest_mib(target.limits.mem_mb))
+        except libvirt.libvirtError as err:
+            want = min(guest_mib(target.limits.mem_mb), dom.maxMemory() // 1024)
+            problems = [f"memory not hot-plugged: {err.get_error_message()}"]
         try:
             dom.setMemoryParameters(
                 {"hard_limit": (want + QEMU_OVERHEAD_MIB) * 1024}, libvirt.VIR_DOMAIN_AFFECT_LIVE

@@ -10,9 +10,25 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesos_hyper.errors import UsageError
+
 
 def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name) or default)
+
+
+def env_int(name: str, default: int, minimum: int) -> int:
+    """A whole-number setting; a bad one is the operator's error, said in one line."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise UsageError(f"{name}={value} is below {minimum}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 # Failing registry calls give up after this long (production default: 60 s).
 os.environ.setdefault("MESOS_HYPER_REGISTRY_RETRY_SECONDS", "3")
 os.environ.setdefault("MESOS_HYPER_LOG_LEVEL", "INFO")
+# how far a VM can grow by hot-plug: bounded, so a test asking for more than that stays small
+os.environ.setdefault("MESOS_HYPER_MAX_MEMORY_MIB", "2048")
+os.environ.setdefault("MESOS_HYPER_MAX_VCPUS", "2")
 
 
 @pytest.fixture

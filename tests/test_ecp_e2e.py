@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import libvirt
 import pytest
 
 from mesos_hyper.config import Paths
@@ -292,14 +293,32 @@ def test_half_a_cpu_is_enforced_and_reported(agent, image):
     agent.wait_for_state("burn", mesos_pb2.TASK_KILLED, timeout=60)
 
 
-def test_update_changes_cpu_and_memory_live_and_says_what_it_cannot(agent, image):
-    info = task("grown", image, "while :; do :; done")
+GROWN_TASK = (
+    "while :; do :; done & "
+    "while :; do cat /sys/devices/system/cpu/online; grep MemTotal /proc/meminfo; sleep 1; done"
+)
+
+
+def _guest_sees(record, cpus: str, min_mib: int, within: float = 60.0) -> bool:
+    """The task's own view, from its stdout: these CPUs online and at least this much RAM."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        lines = (Path(record.directory) / "stdout").read_text().splitlines()[-2:]
+        if len(lines) == 2 and lines[0] == cpus and int(lines[1].split()[1]) >= min_mib << 10:
+            return True
+        time.sleep(1)
+    return False
+
+
+def test_update_grows_and_shrinks_cpu_and_memory_live_and_says_what_it_cannot(agent, image):
+    info = task("grown", image, GROWN_TASK)
     info.resources[0].scalar.value = 0.4  # cpus; the agent adds the executor's 0.1
     record = agent.launch_task(info)  # mem: 64 + the executor's 32 = 96 MB, guest 160 MiB
     cid = record.container_id
     agent.wait_for_state("grown", mesos_pb2.TASK_RUNNING, timeout=120)
     assert _cpu_rate(agent, cid) < 0.7
     assert _guest_mib(agent, cid, 160) == 160
+    assert _guest_sees(record, "0", 100)
 
     def update(cpus: float, mem: float) -> str:
         before = (Path(record.directory) / "stderr").read_text()
@@ -311,17 +330,23 @@ def test_update_changes_cpu_and_memory_live_and_says_what_it_cannot(agent, image
     assert _guest_mib(agent, cid, 128) == 128
     stats = _stats(agent, cid)
     assert stats.cpus_limit == pytest.approx(1.0) and stats.mem_limit_bytes == 64 << 20
-    update(1.0, 96)  # back up, within the RAM the VM booted with
-    assert _guest_mib(agent, cid, 160) == 160
-    # neither more vCPUs nor more RAM than at boot: it says so (a pool VM booted with the
-    # pool's RAM, a cold one with the task's 160 MiB)
+    # more than it booted with (a pool VM with the pool's RAM, a cold one with 160 MiB): a
+    # second vCPU and RAM are hot-plugged, and the guest brings them online
+    said = update(2.0, 700)
+    assert "above" not in said, said
     dom = lookup(agent.vm_name(cid) or "")
     assert dom is not None
-    boot_mib = dom.maxMemory() // 1024
+    assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) == 2
+    assert _guest_mib(agent, cid, 764) == 764, said
+    assert _guest_sees(record, "0-1", 700), (Path(record.directory) / "stdout").read_text()[-200:]
+    # beyond the VM's ceilings (MESOS_HYPER_MAX_VCPUS=2, _MAX_MEMORY_MIB=2048 in the tests):
+    # it grows to them and says what it could not give
     said = update(4.0, 4096)
-    assert f"above the VM's boot-time {boot_mib} MiB" in said, said
-    assert "vCPU count of a running VM is not changed" in said, said
-    assert _guest_mib(agent, cid, boot_mib) == boot_mib
+    assert "4 vCPUs is above the VM's ceiling of 2" in said, said
+    assert "mem 4160 MiB is above the VM's ceiling of 2048 MiB" in said, said
+    most = dom.maxMemory() // 1024  # the ceiling, less what the 128 MiB DIMMs cannot fill
+    assert 2048 - 128 < most <= 2048
+    assert _guest_mib(agent, cid, most) == most
     assert agent.updates("grown")[-1].status.state == mesos_pb2.TASK_RUNNING  # unharmed
     agent.kill_task("grown")
     agent.wait_for_state("grown", mesos_pb2.TASK_KILLED, timeout=60)

@@ -154,8 +154,26 @@ def test_a_claimed_vm_runs_one_task_with_the_right_clock_and_is_never_reused(
     assert first not in refilled
 
 
-def test_a_task_too_big_for_the_pool_boots_cold(pool: Paths, image: str) -> None:
-    res = run("--memory", "1024", image, "true")
+GROWN = (
+    "for i in $(seq 60); do [ $(cat /sys/devices/system/cpu/online) = 0-1 ] && break; sleep 1;"
+    " done; cat /sys/devices/system/cpu/online; grep MemTotal /proc/meminfo"
+)
+
+
+def test_a_task_bigger_than_the_pool_class_grows_a_claimed_vm(pool: Paths, image: str) -> None:
+    assert fill(pool).booted
+    (first,) = idle_names(pool)
+    res = run("--cpus", "2", "--memory", "1024", image, "sh", "-c", GROWN)
+    assert res.returncode == 0, res.stderr.decode()
+    assert f"vm={first}" in res.stderr.decode(), res.stderr.decode()
+    online, _, mem_kib, _ = res.stdout.decode().split()
+    assert online == "0-1"  # a second vCPU hot-plugged, brought up by our init
+    assert int(mem_kib) > 900 << 10  # a DIMM beyond the pool VM's 512 MiB
+
+
+def test_a_task_beyond_the_ceilings_boots_cold(pool: Paths, image: str) -> None:
+    assert fill(pool).booted
+    res = run("--cpus", "3", image, "true")  # MESOS_HYPER_MAX_VCPUS=2 in the tests
     assert res.returncode == 0, res.stderr.decode()
     assert "no pool VM fits; booting cold" in res.stderr.decode()
     assert "claimed a pool VM" not in res.stderr.decode()

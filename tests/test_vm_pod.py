@@ -51,6 +51,33 @@ def test_domain_xml_has_only_what_the_guest_needs(tmp_path):
         DomainSpec(name="other", kernel=Path("/k"), initramfs=Path("/i"))
 
 
+def test_domain_xml_has_room_to_grow_by_hot_plug():
+    spec = DomainSpec(
+        name="mh-x",
+        kernel=Path("/k"),
+        initramfs=Path("/i"),
+        vcpus=1,
+        memory_mib=160,
+        max_vcpus=4,
+        max_memory_mib=2048,
+    )
+    root = ET.fromstring(spec.to_xml())
+    assert root.findtext("vcpu") == "4" and root.find("vcpu").get("current") == "1"
+    most = root.find("maxMemory")
+    assert most.text == "2048" and most.get("unit") == "MiB" and int(most.get("slots")) > 0
+    assert root.findtext("memory") == "160"
+    # libvirt plugs DIMMs only into a NUMA guest: one cell with every possible vCPU
+    cell = root.find("cpu/numa/cell")
+    assert cell.get("cpus") == "0-3" and cell.get("memory") == "160"
+    assert "memhp_default_state=online" in root.findtext("os/cmdline")
+    # no room: none of it
+    flat = ET.fromstring(
+        DomainSpec(name="mh-y", kernel=Path("/k"), initramfs=Path("/i"), vcpus=2).to_xml()
+    )
+    assert flat.find("maxMemory") is None and flat.find("cpu") is None
+    assert flat.findtext("vcpu") == "2" and flat.find("vcpu").get("current") is None
+
+
 @pytest.fixture
 def base_disk():
     workdir = Path(tempfile.mkdtemp(prefix="mh-test-pod."))

@@ -2,7 +2,8 @@
 
 A pod domain boots our kernel directly, has one virtio-blk disk (the container's qcow2
 overlay), virtio-serial channels to our init, a serial console logged to a file, and
-nothing else the guest does not need. Our metadata marks the domains that are ours.
+nothing else the guest does not need, with room to hot-plug vCPUs and RAM up to its
+ceilings. Our metadata marks the domains that are ours.
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vmctl.sizing import MEMORY_SLOTS
+
 NAME_PREFIX = "mh-"
 METADATA_NS = "https://mesos-hyper.invalid/xmlns/pod/1"
 METADATA_PREFIX = "mh"
-KERNEL_CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init"
+# memhp_default_state: DIMMs hot-plugged into a growing VM come online by themselves, and
+# memmap_on_memory keeps their page structs in the new RAM, not in what the guest had.
+# swiotlb=noforce: room for RAM above 4 GiB made the kernel reserve a 64 MiB bounce buffer
+# that only devices doing 32-bit DMA need; ours are virtio, which does not use it.
+KERNEL_CMDLINE = (
+    "console=ttyS0 quiet panic=-1 rdinit=/init memhp_default_state=online"
+    " memory_hotplug.memmap_on_memory=1 swiotlb=noforce"
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,20 @@ class InterfaceSpec:
         return el
 
 
+@dataclass(frozen=True)
+class DimmSpec:
+    """RAM hot-plugged into a running VM (NUMA node 0, the only one)."""
+
+    size_mib: int
+
+    def element(self) -> ET.Element:
+        el = ET.Element("memory", model="dimm")
+        target = ET.SubElement(el, "target")
+        ET.SubElement(target, "size", unit="MiB").text = str(self.size_mib)
+        ET.SubElement(target, "node").text = "0"
+        return el
+
+
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 
@@ -92,8 +116,11 @@ class DomainSpec:
     initramfs: Path
     domain_type: str = "qemu"  # "kvm" or "qemu" (TCG)
     vcpus: int = 1
-    memory_mib: int = 256  # the most the balloon can give the guest
+    memory_mib: int = 256  # the most the balloon can give the guest at boot
     current_memory_mib: int | None = None  # what it boots with (the balloon takes the rest)
+    # room to grow by hot-plug (vmctl.sizing, vmctl.resize); None: none
+    max_vcpus: int | None = None
+    max_memory_mib: int | None = None
     cmdline: str = KERNEL_CMDLINE
     disks: list[DiskSpec] = field(default_factory=list)
     interfaces: list[InterfaceSpec] = field(default_factory=list)
@@ -115,11 +142,19 @@ class DomainSpec:
         ET.SubElement(dom, "name").text = self.name
         meta = ET.SubElement(dom, "metadata")
         meta.append(metadata_element(self.metadata))
+        grows_memory = (self.max_memory_mib or 0) > self.memory_mib
+        if grows_memory:
+            most = ET.SubElement(dom, "maxMemory", slots=str(MEMORY_SLOTS), unit="MiB")
+            most.text = str(self.max_memory_mib)
         ET.SubElement(dom, "memory", unit="MiB").text = str(self.memory_mib)
         if self.current_memory_mib is not None:
             current = ET.SubElement(dom, "currentMemory", unit="MiB")
             current.text = str(min(self.current_memory_mib, self.memory_mib))
-        ET.SubElement(dom, "vcpu").text = str(self.vcpus)
+        max_vcpus = max(self.vcpus, self.max_vcpus or 0)
+        vcpu = ET.SubElement(dom, "vcpu")
+        vcpu.text = str(max_vcpus)
+        if max_vcpus > self.vcpus:
+            vcpu.set("current", str(self.vcpus))
         if self.shares or self.shared_memory:
             backing = ET.SubElement(dom, "memoryBacking")
             ET.SubElement(backing, "source", type="memfd")
@@ -131,8 +166,16 @@ class DomainSpec:
         ET.SubElement(os_el, "cmdline").text = self.cmdline
         features = ET.SubElement(dom, "features")
         ET.SubElement(features, "acpi")
-        if self.domain_type == "kvm":
-            ET.SubElement(dom, "cpu", mode="host-passthrough")
+        if self.domain_type == "kvm" or grows_memory:
+            cpu = ET.SubElement(dom, "cpu")
+            if self.domain_type == "kvm":
+                cpu.set("mode", "host-passthrough")
+            if grows_memory:  # libvirt hot-plugs DIMMs only into a NUMA guest
+                numa = ET.SubElement(cpu, "numa")
+                ET.SubElement(
+                    numa, "cell", id="0", cpus=f"0-{max_vcpus - 1}",
+                    memory=str(self.memory_mib), unit="MiB",
+                )  # fmt: skip
         ET.SubElement(dom, "clock", offset="utc")
         for event in ("on_poweroff", "on_reboot", "on_crash"):
             ET.SubElement(dom, event).text = "destroy"

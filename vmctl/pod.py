@@ -32,7 +32,7 @@ import libvirt
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
-from vmctl import accel, disks
+from vmctl import accel, disks, resize
 from vmctl.domain import (
     ChannelSpec,
     DiskSpec,
@@ -48,6 +48,7 @@ from vmctl.pool import weight
 from vmctl.pool.refill import request_refill
 from vmctl.pool.settings import PoolSettings
 from vmctl.pool.store import PoolVM
+from vmctl.sizing import Ceilings
 
 LOG = logging.getLogger(__name__)
 QEMU_USER = "libvirt-qemu"
@@ -157,6 +158,7 @@ class Pod:
         if claimed is not None:
             self._adopt(claimed, [root_disk, *interfaces, *shares], metadata)
         else:
+            ceilings = Ceilings.from_env().at_least(cfg.vcpus, cfg.memory_mib)
             self._domain = Domain(
                 DomainSpec(
                     name=self.domain_name,
@@ -165,6 +167,8 @@ class Pod:
                     domain_type=cfg.domain_type or accel.domain_type(),
                     vcpus=cfg.vcpus,
                     memory_mib=cfg.memory_mib,
+                    max_vcpus=ceilings.vcpus,
+                    max_memory_mib=ceilings.memory_mib,
                     disks=[root_disk],
                     interfaces=interfaces,
                     channels=self._channels(),
@@ -187,18 +191,17 @@ class Pod:
         if not settings.enabled:
             return None
         claimed = None
-        if settings.fits(cfg.vcpus, cfg.memory_mib):
-            try:
-                claimed = pool_store.claim(
-                    pool_store.PoolDirs(cfg.pool),
-                    cfg.workdir,
-                    vcpus=cfg.vcpus,
-                    memory_mib=cfg.memory_mib,
-                    domain_type=cfg.domain_type or accel.domain_type(),
-                    guest=pool_store.guest_identity(cfg.pool),
-                )
-            except VMError as err:  # a misplaced pool costs speed, not the task
-                log.event(LOG, "pool unusable", logging.ERROR, error=err)
+        try:
+            claimed = pool_store.claim(
+                pool_store.PoolDirs(cfg.pool),
+                cfg.workdir,
+                vcpus=cfg.vcpus,
+                memory_mib=cfg.memory_mib,
+                domain_type=cfg.domain_type or accel.domain_type(),
+                guest=pool_store.guest_identity(cfg.pool),
+            )
+        except VMError as err:  # a misplaced pool costs speed, not the task
+            log.event(LOG, "pool unusable", logging.ERROR, error=err)
         request_refill(cfg.pool)
         if claimed is None:
             log.event(
@@ -227,8 +230,13 @@ class Pod:
             for device in devices:
                 self._domain.attach(ET.tostring(device.element(), encoding="unicode"))
             dom = self._domain.libvirt_domain
+            # a bigger task than the pool's class grows the VM by hot-plug (vmctl.resize)
+            memory_mib, problems = resize.memory(dom, self.config.memory_mib)
+            problems += resize.vcpus(dom, self.config.vcpus)
+            if problems:
+                raise VMError(f"claimed pool VM {vm.name} cannot grow: {'; '.join(problems)}")
             # the balloon gives it the task's RAM (the pool VM idles at less, see settings)
-            dom.setMemoryFlags(self.config.memory_mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            dom.setMemoryFlags(memory_mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
             weight.restore(dom, vm.cpu_shares)
         except Exception as err:
             if self._domain is not None:
@@ -303,8 +311,8 @@ class Pod:
         if after_exec is not None:
             after_exec()
             # from STARTED's arrival: about how long the task's process ran unthrottled
-            self.timings["exec_to_quota"] = time.monotonic() - t2 - self.timings.get(
-                "exec_started", 0.0
+            self.timings["exec_to_quota"] = (
+                time.monotonic() - t2 - self.timings.get("exec_started", 0.0)
             )
         log.event(
             LOG,

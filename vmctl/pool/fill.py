@@ -29,6 +29,7 @@ from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
 from vmctl.pool import weight
 from vmctl.pool.settings import IDLE_MEMORY_MIB, PoolSettings
 from vmctl.pool.store import PoolDirs, PoolVM, guest_identity, is_current, libvirtd_identity
+from vmctl.sizing import Ceilings
 
 LOG = logging.getLogger(__name__)
 POOL_PREFIX = NAME_PREFIX + "pool-"
@@ -49,6 +50,7 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
     workdir = dirs.filling / name
     make_workdir(workdir)
     channels = [ChannelSpec(port, workdir / f"{port}.sock") for port in protocol.PORTS]
+    ceilings = Ceilings.from_env().at_least(settings.vcpus, settings.memory_mib)
     spec = DomainSpec(
         name=name,
         kernel=paths.kernel,
@@ -57,6 +59,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
         vcpus=settings.vcpus,
         memory_mib=settings.memory_mib,
         current_memory_mib=IDLE_MEMORY_MIB,
+        max_vcpus=ceilings.vcpus,
+        max_memory_mib=ceilings.memory_mib,
         channels=channels,
         console_log=workdir / "console.log",
         shared_memory=True,
@@ -84,6 +88,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
             shares,
             time.time(),
             libvirtd_identity(),
+            ceilings.vcpus,
+            ceilings.memory_mib,
         )
         vm.write(workdir)
         os.rename(workdir, dirs.idle / name)

@@ -32,6 +32,14 @@ class PoolVM:
     cpu_shares: int  # the weight to give back at claim (it boots at the lowest)
     booted_at: float
     libvirtd: str = ""  # the libvirtd it was booted under (libvirtd_identity)
+    # how far a claim can grow it by hot-plug (vmctl.sizing); 0: not at all
+    max_vcpus: int = 0
+    max_memory_mib: int = 0
+
+    def can_hold(self, vcpus: int, memory_mib: int) -> bool:
+        return vcpus <= max(self.vcpus, self.max_vcpus) and memory_mib <= max(
+            self.memory_mib, self.max_memory_mib
+        )
 
     def write(self, directory: Path) -> None:
         """Before any tenant's code has run in the VM; still never through a link."""
@@ -152,7 +160,8 @@ class PoolDirs:
 def claim(
     dirs: PoolDirs, workdir: Path, *, vcpus: int, memory_mib: int, domain_type: str, guest: str
 ) -> PoolVM | None:
-    """Take an idle VM that fits, by renaming its directory to ``workdir``; None if none.
+    """Take an idle VM that can grow to the size asked, by renaming its directory to
+    ``workdir``; None if none.
 
     ``rename(2)`` is the claim: of two claimants only one finds the directory, and the VM
     moves with its sockets, console log and entry in one step.
@@ -163,7 +172,7 @@ def claim(
             continue  # stale or being written: the filler's reap deals with it
         if vm.name != entry.name:
             continue  # the directory is the QEMU user's: trust its name, not its contents
-        if vm.vcpus < vcpus or vm.memory_mib < memory_mib:
+        if not vm.can_hold(vcpus, memory_mib):
             continue
         try:
             os.rename(entry, workdir)

@@ -489,6 +489,30 @@ static void make_cgroup(int idx, long long mem_max) {
     }
 }
 
+/* vCPUs the host hot-plugged into a growing pod arrive offline: bring them up. Cheap when
+ * there is nothing to do (two small reads), so the main loop calls it on every turn. */
+static void online_cpus(void) {
+    char present[64] = "", online[64] = "";
+    int fd = open("/sys/devices/system/cpu/present", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) { (void)!read(fd, present, sizeof present - 1); close(fd); }
+    fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) { (void)!read(fd, online, sizeof online - 1); close(fd); }
+    if (strcmp(present, online) == 0) return;
+    DIR *d = opendir("/sys/devices/system/cpu");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], state = '1';
+        if (strncmp(e->d_name, "cpu", 3) != 0 || e->d_name[3] < '0' || e->d_name[3] > '9') continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/%s/online", e->d_name);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;  /* cpu0 has no switch */
+        if (read(fd, &state, 1) == 1 && state == '0' && pwrite(fd, "1", 1, 0) != 1)
+            say("online %s: %s", e->d_name, strerror(errno));
+        close(fd);
+    }
+    if (d) closedir(d);
+}
+
 static long read_counter(const char *path, const char *key) {
     char buf[4096];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -768,6 +792,7 @@ int main(void) {
         int nfds = control >= 0 ? 2 : 1;
         int ready = poll(fds, nfds, 1000);
         if (ready < 0) { if (errno == EINTR) continue; fatal("poll"); }
+        online_cpus();
         for (int i = 0; i < nctr; i++)
             if (ctrs[i].disk && !ctrs[i].exec && disk_full(ctrs[i].root)) {
                 ctrs[i].disk = 0;  /* report once; the EXIT follows */
