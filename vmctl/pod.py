@@ -118,6 +118,7 @@ class Pod:
         self.broken_limits: dict[int, str] = {}  # container -> the limit it broke (memory, disk)
         self._free_slots = list(range(protocol.FIRST_EXEC_SLOT, protocol.MAX_SLOTS))
         self.pool_vm: str | None = None  # the pool VM this pod claimed, if it did
+        self._refill_due = False  # we looked in the pool: it needs topping up after our start
 
     # ---- start ----------------------------------------------------------------
 
@@ -202,7 +203,7 @@ class Pod:
             )
         except VMError as err:  # a misplaced pool costs speed, not the task
             log.event(LOG, "pool unusable", logging.ERROR, error=err)
-        request_refill(cfg.pool)
+        self._refill_due = True  # once this pod started, not while it does: see start()
         if claimed is None:
             log.event(
                 LOG,
@@ -269,6 +270,23 @@ class Pod:
         ``after_exec`` runs the moment the guest says the process was exec'd (STARTED),
         before anything else: for the CPU quota, so that the exec is set-up too.
         """
+        try:
+            self._start(spec, on_stdout, on_stderr, before_resume, before_exec, after_exec)
+        finally:
+            if self._refill_due and self.config.pool is not None:
+                # a refill boots a VM, which on a small TCG host would slow this start
+                request_refill(self.config.pool)
+                self._refill_due = False
+
+    def _start(
+        self,
+        spec: protocol.ProcessSpec,
+        on_stdout: Output,
+        on_stderr: Output,
+        before_resume: Callable[[], None] | None,
+        before_exec: Callable[[], None] | None,
+        after_exec: Callable[[], None] | None,
+    ) -> None:
         cfg = self.config
         self.create()
         assert self._domain is not None

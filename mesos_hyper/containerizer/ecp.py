@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mesos_hyper import config, log
-from mesos_hyper.containerizer import executor_process, recordio
+from mesos_hyper.containerizer import recordio
 from mesos_hyper.errors import HyperError
 from mesos_hyper.model import messages
 from mesos_hyper.state import ContainerRecord, StateStore, Status, Termination, default_root
@@ -57,6 +57,8 @@ def launch(stdin: BinaryIO) -> None:
 
 
 def _start_executor(store: StateStore, request: messages.LaunchRequest, raw: bytes) -> None:
+    from mesos_hyper.containerizer import executor_process
+
     cid = request.container_id
     try:
         (store.containers_dir / cid / LAUNCH_FILE).write_bytes(raw)
@@ -189,6 +191,7 @@ def _domains_of(record: ContainerRecord) -> set[str]:
 
 
 def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    from mesos_hyper.containerizer import executor_process
     from mesos_hyper.proto import containerizer_pb2
 
     cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Wait))
@@ -235,6 +238,7 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
 
 def destroy(stdin: BinaryIO) -> None:
+    from mesos_hyper.containerizer import executor_process
     from mesos_hyper.proto import containerizer_pb2
 
     cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Destroy))
@@ -323,6 +327,8 @@ def containers(stdout: BinaryIO) -> None:
 
 def recover() -> None:
     """Reconcile records with the processes and VMs that survived a restart."""
+    from mesos_hyper.containerizer import executor_process
+
     store = _store()
     store.collect(RECORD_TTL_S)
     _reap_interrupted_launches(store)
