@@ -17,7 +17,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio kmod procps
-  gcc libc6-dev python3-venv python3-dev curl ca-certificates
+  gcc libc6-dev python3-venv python3-dev curl ca-certificates tini
 )
 . scripts/debian-packages.sh
 ensure_packages "${PACKAGES[@]}"
