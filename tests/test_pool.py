@@ -140,15 +140,21 @@ def test_a_claimed_vm_runs_one_task_with_the_right_clock_and_is_never_reused(
     (first,) = idle_names(pool)
     time.sleep(15)  # paused: the guest's clock stands still meanwhile
     before = time.time()
-    res = run("--name", "pooled1", image, "sh", "-c", "date +%s; hostname; ls /sys/block")
+    # what a hostile task would look for: other disks, NICs, shares, the host's clock
+    probe = (
+        "date +%s; hostname; echo $(ls /sys/block); echo $(ls /sys/class/net);"
+        " echo shares=$(grep -c virtiofs /proc/mounts)"
+    )
+    res = run("--name", "pooled1", image, "sh", "-c", probe)
     after = time.time()
     assert res.returncode == 0, res.stderr.decode()
     err = res.stderr.decode()
     assert f'claimed a pool VM" vm={first}' in err or f"vm={first}" in err, err
-    guest_time, hostname, *disks = res.stdout.decode().split()
+    guest_time, hostname, disks, nics, shares = res.stdout.decode().splitlines()
     assert before - 2 <= int(guest_time) <= after + 2, (before, guest_time, after)
     assert hostname == "pooled1"
-    assert disks == ["vda"], disks  # its own rootfs and nothing else
+    assert disks == "vda"  # its own rootfs and nothing else: no pool's, no other VM's
+    assert nics == "lo" and shares == "shares=0"  # `run` gives it no NIC and no share
     assert lookup(first) is None  # used once: gone with its task, not back in the pool
     refilled = wait_idle(pool, 1)
     assert first not in refilled
