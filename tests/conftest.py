@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -56,6 +57,22 @@ def warm_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             drain(paths, stop=True)
             reap(paths, dirs)
         os.environ.pop("MESOS_HYPER_POOL_DIR", None)
+        _no_orphaned_pool_vms()
+
+
+def _no_orphaned_pool_vms() -> None:
+    """A pool VM whose pool directory is gone was booted by a refill that outlived its
+    test's pool: nobody would ever claim or drain it. Removed, and the run fails."""
+    from vmctl.lifecycle import destroy_by_name, list_ours
+
+    orphans = [
+        d.name
+        for d in list_ours()
+        if d.metadata.get("pool") and not Path(d.metadata["pool"]).is_dir()
+    ]
+    for name in orphans:
+        destroy_by_name(name)
+    assert not orphans, f"pool VMs outlived their pools: {orphans}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -133,6 +133,18 @@ def test_a_drained_pool_stays_empty_until_an_explicit_fill(pool: Paths) -> None:
     assert not idle_names(pool)
 
 
+def test_a_background_refill_never_remakes_a_removed_pool(tmp_path: Path) -> None:
+    """A claim's refill that starts after its pool was drained and removed (the test
+    suite's pools are) boots nothing: the removal took the drained marker with it."""
+    gone = tmp_path / "pool"
+    env = {**os.environ, "MESOS_HYPER_POOL_DIR": str(gone), "MESOS_HYPER_POOL_SIZE": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "vmctl.pool", "fill"], env=env, capture_output=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr.decode()
+    assert not gone.exists()
+
+
 def test_a_claimed_vm_runs_one_task_with_the_right_clock_and_is_never_reused(
     pool: Paths, image: str
 ) -> None:

@@ -13,7 +13,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m vmctl.pool fill", file=sys.stderr)
         return 2
     log.setup(None)
-    result = fill(config.Paths.from_env())
+    result = fill(config.Paths.from_env(), only_if_present=True)
     return 1 if result.failed else 0
 
 

@@ -48,6 +48,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
     guest = guest_identity(paths)
     domain_type = accel.domain_type(paths)
     workdir = dirs.filling / name
+    if not dirs.filling.is_dir():  # removed under us: see fill's only_if_present
+        raise VMError(f"the pool directory {dirs.base} is gone")
     make_workdir(workdir)
     channels = [ChannelSpec(port, workdir / f"{port}.sock") for port in protocol.PORTS]
     ceilings = Ceilings.from_env().at_least(settings.vcpus, settings.memory_mib)
@@ -153,16 +155,25 @@ class FillResult:
 
 
 def fill(
-    paths: config.Paths, settings: PoolSettings | None = None, *, resume: bool = False
+    paths: config.Paths,
+    settings: PoolSettings | None = None,
+    *,
+    resume: bool = False,
+    only_if_present: bool = False,
 ) -> FillResult:
     """Boot VMs until ``settings.size`` fit ones are idle; reaps leftovers first.
 
     A drained pool stays empty (a refill requested just before the drain must not undo
-    it) until a fill with ``resume``, as ``mesos-hyper pool fill`` does.
+    it) until a fill with ``resume``, as ``mesos-hyper pool fill`` does. A background
+    refill passes ``only_if_present``: the pool directory its requester made is gone
+    (removed with its drained pool, marker and all), so it must not be made again.
     """
     settings = settings or PoolSettings.from_env()
     dirs = PoolDirs(paths)
     result = FillResult([], [])
+    if only_if_present and not dirs.base.is_dir():
+        result.stopped = True
+        return result
     with fill_lock(dirs, wait=False) as held:
         if not held:
             result.busy = True
