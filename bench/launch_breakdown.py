@@ -14,11 +14,9 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.warm_start import Setup
-from mesos_hyper.proto import mesos_pb2
+from bench.warm_start import Setup, kill_sleeper, launch_sleeper
 from tests.agent_double import Agent
 from tests.net_fixtures import make_test_network
 
@@ -51,22 +49,11 @@ def main() -> None:
         seen: set[Path] = set()
         try:
             for i in range(runs + 1):
-                if pooled:
-                    setup.wait_pool()
-                task = mesos_pb2.TaskInfo(name="bench")
-                task.task_id.value = f"breakdown-{i}"
-                task.command.value = "sleep 30"
-                task.container.type = mesos_pb2.ContainerInfo.DOCKER
-                task.container.docker.image = image
-                start = time.monotonic()
-                agent.launch_task(task)
-                agent.wait_for_state(task.task_id.value, mesos_pb2.TASK_RUNNING, timeout=180)
-                took = time.monotonic() - start
+                took = launch_sleeper(agent, setup, image, f"breakdown-{i}", pooled)
                 line = started_line(work, seen)
                 if i:
                     print(f"launch to TASK_RUNNING {took:.2f}s  {line}", flush=True)
-                agent.kill_task(task.task_id.value)
-                agent.wait_for_state(task.task_id.value, mesos_pb2.TASK_KILLED, timeout=60)
+                kill_sleeper(agent, f"breakdown-{i}")
         finally:
             agent.shutdown()
             if pooled:

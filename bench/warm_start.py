@@ -108,6 +108,27 @@ class Setup:
             reap(self.paths, dirs)
 
 
+def launch_sleeper(agent: Agent, setup: Setup, image: str, task_id: str, pooled: bool) -> float:
+    """Seconds from the launch of a `sleep 30` task to its TASK_RUNNING (a pool refill
+    before it is not counted); the caller ends it with ``kill_sleeper``."""
+    if pooled:
+        setup.wait_pool()
+    task = mesos_pb2.TaskInfo(name="bench")
+    task.task_id.value = task_id
+    task.command.value = "sleep 30"
+    task.container.type = mesos_pb2.ContainerInfo.DOCKER
+    task.container.docker.image = image
+    start = time.monotonic()
+    agent.launch_task(task)
+    agent.wait_for_state(task_id, mesos_pb2.TASK_RUNNING, timeout=180)
+    return time.monotonic() - start
+
+
+def kill_sleeper(agent: Agent, task_id: str) -> None:
+    agent.kill_task(task_id)
+    agent.wait_for_state(task_id, mesos_pb2.TASK_KILLED, timeout=60)
+
+
 def launch_to_running(setup: Setup, image: str, pooled: bool, runs: int) -> list[float]:
     work = Path(tempfile.mkdtemp(prefix="mh-bench-agent."))
     ecp = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
@@ -115,20 +136,10 @@ def launch_to_running(setup: Setup, image: str, pooled: bool, runs: int) -> list
     times = []
     try:
         for i in range(runs + 1):  # the first pulls the image: not counted
-            if pooled:
-                setup.wait_pool()
-            task = mesos_pb2.TaskInfo(name="bench")
-            task.task_id.value = f"bench-{pooled}-{i}"
-            task.command.value = "sleep 30"
-            task.container.type = mesos_pb2.ContainerInfo.DOCKER
-            task.container.docker.image = image
-            start = time.monotonic()
-            agent.launch_task(task)
-            agent.wait_for_state(task.task_id.value, mesos_pb2.TASK_RUNNING, timeout=180)
+            took = launch_sleeper(agent, setup, image, f"bench-{pooled}-{i}", pooled)
             if i:
-                times.append(time.monotonic() - start)
-            agent.kill_task(task.task_id.value)
-            agent.wait_for_state(task.task_id.value, mesos_pb2.TASK_KILLED, timeout=60)
+                times.append(took)
+            kill_sleeper(agent, f"bench-{pooled}-{i}")
     finally:
         agent.shutdown()
         shutil.rmtree(work, ignore_errors=True)
