@@ -92,6 +92,7 @@ class Setup:
         """Until the refill has an idle VM (not part of any measurement)."""
         settings = PoolSettings(size=1)
         dirs = PoolDirs(self.paths)
+        dirs.make()  # as request_refill does: a background filler never makes the pool
         deadline = time.monotonic() + 300
         while not usable(self.paths, settings, dirs):
             if time.monotonic() > deadline:
