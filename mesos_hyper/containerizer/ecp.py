@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, BinaryIO
 from mesos_hyper import config, log
 from mesos_hyper.containerizer import recordio
 from mesos_hyper.errors import HyperError
-from mesos_hyper.model import messages
+from mesos_hyper.proto import wire
 from mesos_hyper.state import ContainerRecord, StateStore, Status, Termination, default_root
 from mesos_hyper.state.locks import flocked
 
 if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
     import isolators
+    from mesos_hyper.model import messages
 
 LOG = logging.getLogger(__name__)
 LAUNCH_FILE = "launch.pb"
@@ -42,6 +43,7 @@ def _store() -> StateStore:
 
 
 def launch(stdin: BinaryIO) -> None:
+    from mesos_hyper.model import messages
     from mesos_hyper.proto import containerizer_pb2
 
     raw = recordio.read_record(stdin)
@@ -58,6 +60,7 @@ def launch(stdin: BinaryIO) -> None:
 
 def _start_executor(store: StateStore, request: messages.LaunchRequest, raw: bytes) -> None:
     from mesos_hyper.containerizer import executor_process
+    from mesos_hyper.model import messages
 
     cid = request.container_id
     try:
@@ -87,6 +90,8 @@ def _start_executor(store: StateStore, request: messages.LaunchRequest, raw: byt
 def _reap_interrupted_launches(store: StateStore) -> None:
     """A `launch` SIGKILLed before it started the executor leaves a live record that the
     agent (which saw the launch fail) never waits on nor destroys: end it now."""
+    from mesos_hyper.model import messages
+
     now = time.time()
     for record in store.list():
         if not record.live or "executor" in record.pids:
@@ -192,9 +197,9 @@ def _domains_of(record: ContainerRecord) -> set[str]:
 
 def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
     from mesos_hyper.containerizer import executor_process
-    from mesos_hyper.proto import containerizer_pb2
+    from mesos_hyper.model import messages
 
-    cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Wait))
+    cid = wire.container_id_of(recordio.read_record(stdin), "mesos.containerizer.Wait")
     store = _store()
     record = store.get(cid)
     pid, started = _executor(record)
@@ -239,9 +244,9 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
 def destroy(stdin: BinaryIO) -> None:
     from mesos_hyper.containerizer import executor_process
-    from mesos_hyper.proto import containerizer_pb2
+    from mesos_hyper.model import messages
 
-    cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Destroy))
+    cid = wire.container_id_of(recordio.read_record(stdin), "mesos.containerizer.Destroy")
     store = _store()
     record = store.get(cid)
     pid, started = _executor(record)
@@ -265,9 +270,8 @@ def destroy(stdin: BinaryIO) -> None:
 
 
 def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    from mesos_hyper.proto import containerizer_pb2
 
-    cid = messages.container_id_of(recordio.read_message(stdin, containerizer_pb2.Usage))
+    cid = wire.container_id_of(recordio.read_record(stdin), "mesos.containerizer.Usage")
     record = _store().get(cid)
     limits = record.limits
     values: dict[str, float | int | None] = {
@@ -282,13 +286,12 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
         dom = lookup(record.domain)
         if dom is not None:
             values.update(isolators.usage(dom, _target(record)))
-    usage_obj = messages.Usage(
-        timestamp=time.time(), **{k: v for k, v in values.items() if v is not None}
-    )
-    recordio.write_message(stdout, messages.build_resource_statistics(usage_obj))
+    known = {k: v for k, v in values.items() if v is not None}
+    recordio.write_record(stdout, wire.resource_statistics({"timestamp": time.time(), **known}))
 
 
 def update(stdin: BinaryIO) -> None:
+    from mesos_hyper.model import messages
     from mesos_hyper.proto import containerizer_pb2
 
     request = messages.from_update(recordio.read_message(stdin, containerizer_pb2.Update))
@@ -322,12 +325,13 @@ def _target(record: ContainerRecord) -> isolators.Target:
 
 def containers(stdout: BinaryIO) -> None:
     live = [r.container_id for r in _store().list() if r.live]
-    recordio.write_message(stdout, messages.build_containers(live))
+    recordio.write_record(stdout, wire.containers(live))
 
 
 def recover() -> None:
     """Reconcile records with the processes and VMs that survived a restart."""
     from mesos_hyper.containerizer import executor_process
+    from mesos_hyper.model import messages
 
     store = _store()
     store.collect(RECORD_TTL_S)

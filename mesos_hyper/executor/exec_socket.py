@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, UsageError
-from mesos_hyper.model.messages import validate_container_id
+from mesos_hyper.model.ids import validate_container_id
 
 LOG = logging.getLogger(__name__)
 MAX_REQUEST = 64 << 10

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Protocol
+from dataclasses import dataclass, field
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from mesos_hyper.containerizer.recordio import ProtocolError
+from mesos_hyper.model.ids import validate_container_id
 from mesos_hyper.model.limits import Limits
 from mesos_hyper.proto import containerizer_pb2, mesos_pb2
-
-MAX_ID_LENGTH = 255
-"""Container ids name files and directories; keep them within one path component."""
 
 _RESOURCE_NAMES = {"cpus", "mem", "disk", "gpus"}
 
@@ -187,52 +184,7 @@ class UpdateRequest:
     resources: Limits
 
 
-@dataclass(frozen=True)
-class Usage:
-    """A usage sample; names are ResourceStatistics fields, None means unknown."""
-
-    timestamp: float
-    cpus_limit: float | None = None
-    cpus_user_time_secs: float | None = None
-    cpus_system_time_secs: float | None = None
-    cpus_nr_periods: int | None = None
-    cpus_nr_throttled: int | None = None
-    cpus_throttled_time_secs: float | None = None
-    processes: int | None = None
-    threads: int | None = None
-    mem_limit_bytes: int | None = None
-    mem_total_bytes: int | None = None
-    mem_rss_bytes: int | None = None
-    mem_cache_bytes: int | None = None
-    mem_anon_bytes: int | None = None
-    mem_file_bytes: int | None = None
-    mem_swap_bytes: int | None = None
-    disk_limit_bytes: int | None = None
-    disk_used_bytes: int | None = None
-    net_rx_packets: int | None = None
-    net_rx_bytes: int | None = None
-    net_rx_errors: int | None = None
-    net_rx_dropped: int | None = None
-    net_tx_packets: int | None = None
-    net_tx_bytes: int | None = None
-    net_tx_errors: int | None = None
-    net_tx_dropped: int | None = None
-
-
 # ---- validation helpers -------------------------------------------------------
-
-
-def validate_container_id(value: str) -> str:
-    """Return ``value`` if it is safe as one file name, else raise ProtocolError."""
-    if not value:
-        raise ProtocolError("container id is empty")
-    if "/" in value or "\0" in value or value in (".", ".."):
-        raise ProtocolError(f"container id {value!r} is not a safe file name")
-    if len(value.encode()) > MAX_ID_LENGTH:
-        raise ProtocolError(f"container id is longer than {MAX_ID_LENGTH} bytes")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ProtocolError(f"container id {value!r} contains control characters")
-    return value
 
 
 def _nonempty(value: str, what: str) -> str:
@@ -476,16 +428,6 @@ def from_update(pb: containerizer_pb2.Update) -> UpdateRequest:
     )
 
 
-class _HasContainerId(Protocol):
-    @property
-    def container_id(self) -> mesos_pb2.ContainerID: ...
-
-
-def container_id_of(pb: _HasContainerId) -> str:
-    """The validated container id of a Wait, Destroy or Usage (or any ECP input)."""
-    return validate_container_id(pb.container_id.value)
-
-
 # ---- plain -> protobuf ---------------------------------------------------------
 
 
@@ -527,24 +469,6 @@ def _enum_value(enum: EnumTypeWrapper, name: str, what: str) -> int:
         return enum.Value(name)
     except ValueError:
         raise ProtocolError(f"unknown {what} {name!r}") from None
-
-
-def build_resource_statistics(usage: Usage) -> mesos_pb2.ResourceStatistics:
-    """The ``usage`` answer: every field of ``usage`` that is known, by the same name."""
-    pb = mesos_pb2.ResourceStatistics()
-    for f in fields(usage):
-        value = getattr(usage, f.name)
-        if value is not None:
-            setattr(pb, f.name, value)
-    return pb
-
-
-def build_containers(container_ids: Iterable[str]) -> containerizer_pb2.Containers:
-    """The ``containers`` answer, in sorted order so it is stable."""
-    pb = containerizer_pb2.Containers()
-    for value in sorted(container_ids):
-        pb.containers.add(value=validate_container_id(value))
-    return pb
 
 
 def task_from_v1_json(doc: dict) -> TaskSpec:
