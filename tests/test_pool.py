@@ -165,7 +165,7 @@ def test_a_claimed_vm_runs_one_task_with_the_right_clock_and_is_never_reused(
     guest_time, hostname, disks, nics, shares = res.stdout.decode().splitlines()
     assert before - 2 <= int(guest_time) <= after + 2, (before, guest_time, after)
     assert hostname == "pooled1"
-    assert disks == "vda"  # its own rootfs and nothing else: no pool's, no other VM's
+    assert disks == "sda"  # its own rootfs and nothing else: no pool's, no other VM's
     assert nics == "lo" and shares == "shares=0"  # `run` gives it no NIC and no share
     assert lookup(first) is None  # used once: gone with its task, not back in the pool
     refilled = wait_idle(pool, 1)
@@ -366,6 +366,6 @@ def test_recover_keeps_idle_pool_vms_and_a_later_launch_claims_one(
     assert lookup(idle) is None
     out = (Path(record.directory) / "stdout").read_text()
     # a hostile task sees its own rootfs and sandbox share, nothing of the pool or others
-    assert out.split("\n", 1)[0] == "vda", out
+    assert out.split("\n", 1)[0] == "sda", out
     shares = [line.split()[0] for line in out.splitlines() if " virtiofs " in line]
     assert shares == ["sandbox"], out

@@ -38,7 +38,9 @@ def test_domain_xml_has_only_what_the_guest_needs(tmp_path):
     root = ET.fromstring(spec.to_xml())
     assert root.get("type") == "qemu"
     assert root.findtext("os/kernel") == "/k" and root.findtext("vcpu") == "2"
-    assert root.find("devices/disk/target").get("bus") == "virtio"
+    # the disk is a LUN of the virtio-scsi controller: a later disk needs no PCI hot-plug
+    assert root.find("devices/disk/target").get("bus") == "scsi"
+    assert root.find("devices/controller[@type='scsi']").get("model") == "virtio-scsi"
     assert root.find("devices/channel/target").get("name") == "mh.status"
     assert root.find("devices/controller[@type='usb']").get("model") == "none"
     assert root.find("devices/graphics") is None and root.find("devices/interface") is None

@@ -1,9 +1,9 @@
 """libvirt domain XML from small Python objects (ElementTree, no string templates).
 
-A pod domain boots our kernel directly, has one virtio-blk disk (the container's qcow2
-overlay), virtio-serial channels to our init, a serial console logged to a file, and
-nothing else the guest does not need, with room to hot-plug vCPUs and RAM up to its
-ceilings. Our metadata marks the domains that are ours.
+A pod domain boots our kernel directly, has one disk on a virtio-scsi controller (the
+container's qcow2 overlay), virtio-serial channels to our init, a serial console logged to
+a file, and nothing else the guest does not need, with room to hot-plug vCPUs and RAM up
+to its ceilings. Our metadata marks the domains that are ours.
 """
 
 from __future__ import annotations
@@ -29,8 +29,15 @@ KERNEL_CMDLINE = (
 
 @dataclass(frozen=True)
 class DiskSpec:
+    """A disk on the VM's virtio-scsi controller; the guest finds it by ``serial``.
+
+    SCSI, not virtio-blk: a disk added to a running VM is then a LUN on a controller that
+    is already there, which the guest scans in milliseconds. A virtio-blk disk is a PCI
+    device, and the guest's ACPI hot-plug handling took 0.85 s per device under TCG here.
+    """
+
     path: Path
-    target: str = "vda"
+    target: str = "sda"
     format: str = "qcow2"
     readonly: bool = False
     serial: str | None = None
@@ -39,7 +46,7 @@ class DiskSpec:
         el = ET.Element("disk", type="file", device="disk")
         ET.SubElement(el, "driver", name="qemu", type=self.format, discard="unmap")
         ET.SubElement(el, "source", file=str(self.path))
-        ET.SubElement(el, "target", dev=self.target, bus="virtio")
+        ET.SubElement(el, "target", dev=self.target, bus="scsi")
         if self.serial:
             ET.SubElement(el, "serial").text = self.serial
         if self.readonly:
@@ -188,6 +195,7 @@ class DomainSpec:
         for share in self.shares:
             devices.append(share.element())
         ET.SubElement(devices, "controller", type="usb", model="none")
+        ET.SubElement(devices, "controller", type="scsi", index="0", model="virtio-scsi")
         if self.channels:
             ET.SubElement(devices, "controller", type="virtio-serial", index="0")
         for channel in self.channels:

@@ -473,7 +473,7 @@ class Pod:
             ChannelSpec(name, workdir / f"{name}.sock") for name in protocol.member_ports(index)
         ]
         disk = DiskSpec(
-            overlay, target="vd" + chr(ord("a") + index), serial=protocol.member_disk_serial(index)
+            overlay, target="sd" + chr(ord("a") + index), serial=protocol.member_disk_serial(index)
         )
         self._exited[index] = threading.Event()
         started = self._member_started.setdefault(index, threading.Event())

@@ -31,7 +31,8 @@ DEB_CACHE = Path(os.environ.get("MESOS_HYPER_DEB_CACHE", "/var/cache/mesos-hyper
 # Loaded in dependency order by our init; ext4 is built into the cloud kernel.
 MODULES = (
     "virtio_pci",
-    "virtio_blk",
+    "virtio_scsi",
+    "sd_mod",
     "virtio_console",
     "virtio_balloon",
     "virtio_net",

@@ -127,9 +127,10 @@ static int cmdline_has(const char *word) {
 }
 
 /* Waits (boundedly) for the entry of sysfs directory `dir` whose file `attr` holds `value`
- * and writes "/dev/<entry>" to `dev`: how we find our virtio ports (by name) and pod
- * members' disks (by serial), whatever order the devices came in. */
-static int find_device(const char *dir, const char *attr, const char *value, char *dev, size_t len) {
+ * (after `skip` header bytes) and writes "/dev/<entry>" to `dev`: how we find our virtio
+ * ports (by name) and our disks (by serial), whatever order the devices came in. */
+static int find_entry(const char *dir, const char *attr, size_t skip, const char *value,
+                      char *dev, size_t len) {
     for (int tries = 0; tries < 1000; tries++) {
         DIR *d = opendir(dir);
         if (d) {
@@ -142,9 +143,9 @@ static int find_device(const char *dir, const char *attr, const char *value, cha
                 if (fd < 0) continue;
                 ssize_t n = read(fd, got, sizeof got - 1);
                 close(fd);
-                if (n <= 0) continue;
-                got[strcspn(got, "\n")] = 0;
-                if (strcmp(got, value) != 0) continue;
+                if (n <= (ssize_t)skip) continue;
+                got[strcspn(got + skip, "\n") + skip] = 0;
+                if (strcmp(got + skip, value) != 0) continue;
                 snprintf(dev, len, "/dev/%s", e->d_name);
                 closedir(d);
                 return 0;
@@ -157,9 +158,23 @@ static int find_device(const char *dir, const char *attr, const char *value, cha
     return -1;
 }
 
+/* A disk by its serial: SCSI VPD page 0x80, a 4-byte header and then the serial. The
+ * entry (its SCSI device's attributes) appears before the disk can be opened (ENXIO until
+ * the kernel has added it), so we also wait, boundedly, for an open to work. */
+static int find_disk(const char *serial, char *dev, size_t len) {
+    if (find_entry("/sys/block", "device/vpd_pg80", 4, serial, dev, len) < 0) return -1;
+    for (int tries = 0; tries < 1000; tries++) {
+        int fd = open(dev, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) { close(fd); return 0; }
+        if (errno != ENXIO && errno != ENOENT) return -1;
+        usleep(10000);
+    }
+    return -1;
+}
+
 static int open_port(const char *name, int flags) {
     char dev[300];
-    if (find_device("/sys/class/virtio-ports", "name", name, dev, sizeof dev) < 0) return -1;
+    if (find_entry("/sys/class/virtio-ports", "name", 0, name, dev, sizeof dev) < 0) return -1;
     return open(dev, flags | O_CLOEXEC | O_NOCTTY);
 }
 
@@ -654,7 +669,7 @@ static void shutdown_pod(void) {
 static pid_t start_member(struct spec *sp, int idx) {
     char name[64], dev[300], root[64];
     snprintf(name, sizeof name, "mh-c%d", idx);
-    if (find_device("/sys/block", "serial", name, dev, sizeof dev) < 0) {
+    if (find_disk(name, dev, sizeof dev) < 0) {
         status("ERROR pod member %d: no disk %s", idx, name);
         report("EXIT", idx, 125);
         return -1;
@@ -769,7 +784,7 @@ int main(void) {
     if (first.hostname && sethostname(first.hostname, strlen(first.hostname)) < 0) fatal("sethostname");
     if (first.net) configure_network(first.net);
     char rootdev[300];
-    if (find_device("/sys/block", "serial", "mh-c0", rootdev, sizeof rootdev) < 0) fatal("no root disk mh-c0");
+    if (find_disk("mh-c0", rootdev, sizeof rootdev) < 0) fatal("no root disk mh-c0");
     setup_rootfs(&first, rootdev, ROOT);
     make_cgroup(0, first.mem_max);
     struct child child0;
