@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from mesos_hyper import __version__, log
+from mesos_hyper.deploy import cli as deploy_cli
 from mesos_hyper.errors import HyperError
 from mesos_hyper.executor import cli as exec_cli
 from mesos_hyper.host import cli as host_cli
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stderr log level (default: MESOS_HYPER_LOG_LEVEL or warning)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (runtime_cli, exec_cli, images_cli, host_cli, pool_cli):
+    for area in (runtime_cli, exec_cli, images_cli, host_cli, pool_cli, deploy_cli):
         area.register(sub)
     return parser
 

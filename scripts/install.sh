@@ -33,6 +33,7 @@ if [ ! -e "$stamp" ]; then
 else
   say "virtualenv: up to date"
 fi
+bash scripts/install-pymesos.sh .venv
 for tool in mesos-hyper mesos-hyper-containerizer; do
   ln -sfn "$REPO/.venv/bin/$tool" "/usr/local/bin/$tool"
 done

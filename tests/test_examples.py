@@ -1,8 +1,8 @@
 """Every example in examples/ runs through the agent double, as Marathon would launch it.
 
-Each app goes through ``tests.marathon_app.task_info`` (the TaskInfo Marathon 1.3 builds)
-with its image pointed at the test registry, which holds the same busybox image the
-README's install builds. The test plays Marathon for the checks Marathon runs itself
+Each app goes through ``mesos_hyper.deploy.marathon_app.task_info`` (the TaskInfo Marathon
+1.3 builds) with its image pointed at the test registry, which holds the same busybox image
+the README's install builds. The test plays Marathon for the checks Marathon runs itself
 (HTTP and TCP, against the agent's address and host port, from the outside namespace).
 """
 
@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 import requests
 
+from mesos_hyper.deploy import marathon_app
 from mesos_hyper.images.build import build_demo_image, push_image
 from mesos_hyper.proto import mesos_pb2
-from tests import marathon_app
 from tests.agent_double import Agent
 from tests.agent_double.records import ExecutorRecord
+from tests.example_apps import load_example, pod_task_infos
 from tests.net_fixtures import OUTSIDE_HOST_IP
 from tests.registry_fixtures import registry  # noqa: F401
 from tests.test_ecp_e2e import agent, busybox_layer, image  # noqa: F401
@@ -85,7 +86,7 @@ def test_web_bridge_answers_on_its_host_port_and_its_checks_follow_the_server(
     image,  # noqa: F811
     pod_network_namespace,
 ):
-    made, record = _launch(agent, marathon_app.load_app("web-bridge.json"), image)
+    made, record = _launch(agent, load_example("web-bridge.json"), image)
     task_id = made.task_info.task_id.value
     address = f"{OUTSIDE_HOST_IP}:{made.host_ports[0]}"
     (check,) = made.marathon_checks  # Marathon's HTTP check; the COMMAND one is in the task
@@ -118,7 +119,7 @@ def test_web_bridge_answers_on_its_host_port_and_its_checks_follow_the_server(
 
 
 def test_host_net_serves_both_named_ports(agent, image, pod_network_namespace):  # noqa: F811
-    made, record = _launch(agent, marathon_app.load_app("host-net.json"), image)
+    made, record = _launch(agent, load_example("host-net.json"), image)
     http_port, admin_port = made.host_ports
     env = made.env
     assert (env["PORT_HTTP"], env["PORT_ADMIN"]) == (str(http_port), str(admin_port))
@@ -157,7 +158,7 @@ def file_server(tmp_path: Path) -> Iterator[int]:
 
 
 def test_batch_fetch_runs_what_it_fetched(agent, image, file_server):  # noqa: F811
-    app = marathon_app.load_app("batch-fetch.json")
+    app = load_example("batch-fetch.json")
     for item in app["fetch"]:
         assert item["uri"].startswith("http://127.0.0.1:8000/")
         item["uri"] = item["uri"].replace(":8000/", f":{file_server}/")
@@ -168,7 +169,7 @@ def test_batch_fetch_runs_what_it_fetched(agent, image, file_server):  # noqa: F
 
 
 def test_pod_two_tasks_share_one_vm(agent, image, registry):  # noqa: F811
-    doc = marathon_app.load_app("pod-two-tasks.json")
+    doc = load_example("pod-two-tasks.json")
     ours = {}  # the example's images, built as its note says, in the test registry
     for ref, made in doc["images"].items():
         ours[ref] = f"{registry.host}/{ref.split('/', 1)[1]}"
@@ -176,7 +177,7 @@ def test_pod_two_tasks_share_one_vm(agent, image, registry):  # noqa: F811
     for entry in doc["tasks"]:
         entry["executor"]["container"]["docker"]["image"] = image
         entry["container"]["docker"]["image"] = ours[entry["container"]["docker"]["image"]]
-    web, client = marathon_app.pod_task_infos(doc, agent_id=agent.agent_id)
+    web, client = pod_task_infos(doc, agent_id=agent.agent_id)
     record = agent.launch_task(web)
     agent.wait_for_state("pod-web", mesos_pb2.TASK_RUNNING, timeout=120)
     assert agent.launch_task(client) is record  # one executor, one container, one VM

@@ -1,4 +1,4 @@
-"""The Marathon app converter (tests/marathon_app.py) and the examples: no VMs.
+"""The Marathon app converter (mesos_hyper/deploy/marathon_app.py) and the examples: no VMs.
 
 Expected values follow Marathon v1.3.14, src/test/scala/mesosphere/mesos/TaskBuilderTest.scala
 (test names quoted in the comments) and the main sources named in marathon_app.py.
@@ -10,21 +10,18 @@ import json
 
 import pytest
 
-from mesos_hyper.model.messages import resources_from_pb
-from mesos_hyper.proto import mesos_pb2
-from tests.marathon_app import (
-    DEMO_IMAGE,
-    EXAMPLES,
+from mesos_hyper.deploy.marathon_app import (
     InsufficientPortsError,
     UnsupportedAppError,
     java_double,
     joda_timestamp,
-    load_app,
     marathon_task_id,
-    pod_task_infos,
     task_info,
     task_name,
 )
+from mesos_hyper.model.messages import resources_from_pb
+from mesos_hyper.proto import mesos_pb2
+from tests.example_apps import DEMO_IMAGE, EXAMPLES, load_example, pod_task_infos
 
 OFFER = [31000, 31001, 31002, 31003]
 MARATHON_APPS = ["web-bridge.json", "host-net.json", "batch-fetch.json"]
@@ -51,7 +48,7 @@ def ports_of(info):
 
 @pytest.mark.parametrize("name", MARATHON_APPS)
 def test_every_example_converts_and_uses_the_demo_image(name):
-    app = load_app(name)
+    app = load_example(name)
     task = task_info(
         app,
         task_id=marathon_task_id(app["id"]),
@@ -78,7 +75,7 @@ def test_examples_directory_holds_what_the_readme_lists():
 
 
 def test_web_bridge_example():
-    task = convert(load_app("web-bridge.json"))
+    task = convert(load_example("web-bridge.json"))
     info = task.task_info
     assert info.name == "web-bridge.examples"
     docker = info.container.docker
@@ -109,7 +106,7 @@ def test_web_bridge_example():
 
 
 def test_host_net_example():
-    task = convert(load_app("host-net.json"))
+    task = convert(load_example("host-net.json"))
     info = task.task_info
     assert info.container.docker.network == mesos_pb2.ContainerInfo.DockerInfo.HOST
     assert not info.container.docker.port_mappings
@@ -125,7 +122,7 @@ def test_host_net_example():
 
 
 def test_batch_fetch_example():
-    task = convert(load_app("batch-fetch.json"))
+    task = convert(load_example("batch-fetch.json"))
     info = task.task_info
     assert not [r for r in info.resources if r.name == "ports"]
     assert "PORT0" not in task.env and "PORTS" not in task.env

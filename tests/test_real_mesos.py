@@ -3,8 +3,11 @@ framework that stays registered, as Marathon does."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,3 +79,42 @@ def test_executor_is_gone_within_10s_of_the_acknowledgement(cluster, framework, 
     assert "brief" in cluster.completed_executors(), "the agent's wait had not returned"
     assert took < 10
     print(f"executor gone and wait returned {took:.2f}s after the acknowledgement")
+
+
+def test_deploy_runs_an_app_healthy_for_its_time_then_kills_it(cluster, image, tmp_path):  # noqa: F811
+    """``mesos-hyper deploy`` (pymesos) against the real master: the TaskInfo it sends as
+    v1 JSON is accepted, the instance runs, its COMMAND check reports healthy through the
+    agent, and it is killed when --for is up; the exit status says all went well."""
+    app = {
+        "id": "/tests/deploy",
+        "cmd": "echo started; exec sleep 600",
+        "cpus": 0.2,
+        "mem": 64,
+        "instances": 1,
+        "container": {"type": "DOCKER", "docker": {"image": image, "network": "HOST"}},
+        "portDefinitions": [],
+        "healthChecks": [
+            {
+                "protocol": "COMMAND",
+                "command": {"value": "true"},
+                "gracePeriodSeconds": 60,
+                "intervalSeconds": 2,
+                "timeoutSeconds": 20,
+                "maxConsecutiveFailures": 3,
+            }
+        ],
+    }
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(app))
+    argv = [sys.executable, "-m", "mesos_hyper.cli", "deploy", str(path)]
+    res = subprocess.run(
+        [*argv, "--master", cluster.master, "--for", "90"], capture_output=True, timeout=400
+    )
+    out = res.stdout.decode()
+    assert res.returncode == 0, out + res.stderr.decode()
+    assert "registered as framework" in out
+    assert "TASK_RUNNING" in out and "TASK_RUNNING healthy" in out, out
+    assert "killing 1 instance(s)" in out and "TASK_KILLED" in out, out
+    assert out.rstrip().endswith("1 of 1 instance(s) ran and were healthy"), out
+    frameworks = cluster.master_state()["frameworks"]
+    assert not [f for f in frameworks if f["name"].startswith("mesos-hyper deploy")]

@@ -44,12 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from mesos_hyper.proto import mesos_pb2
 
-DEMO_IMAGE = "127.0.0.1:5000/mesos-hyper/demo:latest"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_AGENT_ID = "mesos-hyper-agent-S0"
 DEFAULT_VERSION = "1970-01-01T00:00:00.000Z"  # Marathon: Timestamp.now() when the app is posted
 LOCAL_PORT_MIN = 10000  # Marathon's --local_port_min: the first dynamic service port
@@ -102,11 +98,16 @@ class MarathonTask:
 
 
 def load_app(path: str | Path) -> dict[str, Any]:
-    """An app definition from a file; a bare name means ``examples/<name>``."""
-    path = Path(path)
-    if not path.is_absolute() and not path.exists():
-        path = EXAMPLES / path
-    return json.loads(path.read_text())
+    """An app definition from a JSON file; a clear error for anything else."""
+    try:
+        app = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise UnsupportedAppError(f"cannot read {path}: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise UnsupportedAppError(f"{path} is not JSON: {err}") from err
+    if not isinstance(app, dict):
+        raise UnsupportedAppError(f"{path}: an app definition is a JSON object")
+    return app
 
 
 def app_path(app_id: str) -> list[str]:
@@ -699,19 +700,3 @@ def task_info(
         marathon_checks=marathon_checks,
         dropped_checks=dropped,
     )
-
-
-# ---- the framework-level pod example (not Marathon) ----------------------------------
-
-
-def pod_task_infos(
-    doc: dict[str, Any], *, agent_id: str = DEFAULT_AGENT_ID
-) -> list[mesos_pb2.TaskInfo]:
-    """``examples/pod-two-tasks.json`` (v1 JSON: ``agent_id``) -> our v0 TaskInfos."""
-    out = []
-    for task in doc["tasks"]:
-        task = copy.deepcopy(task)
-        task.pop("agent_id", None)
-        task["slave_id"] = {"value": agent_id}
-        out.append(json_format.ParseDict(task, mesos_pb2.TaskInfo()))
-    return out
