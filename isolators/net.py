@@ -41,7 +41,7 @@ class Attachment:
     @property
     def guest_config(self) -> str:
         """What the guest init's ``N`` record takes."""
-        return f"{self.ip}/{self.prefixlen} {self.gateway}"
+        return f"{self.ip}/{self.prefixlen} {self.gateway} {self.mac}"
 
 
 def mac_for(ip: ipaddress.IPv4Address) -> str:

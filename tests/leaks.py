@@ -150,7 +150,8 @@ def network_probe() -> dict[str, set[object]]:
     from vmctl.network.settings import NetSettings
 
     settings = NetSettings.from_env()
-    found: dict[str, set[object]] = {"taps": set(links.list_taps(settings))}
+    pool_taps = {links.pool_tap_name(name) for name in waiting_pool_vms()}
+    found: dict[str, set[object]] = {"taps": set(links.list_taps(settings)) - pool_taps}
     rules: set[object] = set()
     sets: set[object] = set()
     tables: set[object] = set()

@@ -28,6 +28,8 @@ from tests.agent_double import Agent
 from tests.registry_fixtures import registry  # noqa: F401
 from vmctl.guest.protocol import ProcessSpec
 from vmctl.lifecycle import destroy_by_name, list_ours, lookup
+from vmctl.network import links
+from vmctl.network.settings import NetSettings
 from vmctl.pod import Pod, PodConfig
 from vmctl.pool import store as pool_store
 from vmctl.pool.fill import drain, fill, fill_lock, reap, usable
@@ -155,18 +157,21 @@ def test_a_claimed_vm_runs_one_task_with_the_right_clock_and_is_never_reused(
     # what a hostile task would look for: other disks, NICs, shares, the host's clock
     probe = (
         "date +%s; hostname; echo $(ls /sys/block); echo $(ls /sys/class/net);"
-        " echo shares=$(grep -c virtiofs /proc/mounts)"
+        " echo shares=$(grep -c virtiofs /proc/mounts); echo routes=$(tail -n +2 /proc/net/route)"
     )
     res = run("--name", "pooled1", image, "sh", "-c", probe)
     after = time.time()
     assert res.returncode == 0, res.stderr.decode()
     err = res.stderr.decode()
     assert f'claimed a pool VM" vm={first}' in err or f"vm={first}" in err, err
-    guest_time, hostname, disks, nics, shares = res.stdout.decode().splitlines()
+    guest_time, hostname, disks, nics, shares, routes = res.stdout.decode().splitlines()
     assert before - 2 <= int(guest_time) <= after + 2, (before, guest_time, after)
     assert hostname == "pooled1"
     assert disks == "sda"  # its own rootfs and nothing else: no pool's, no other VM's
-    assert nics == "lo" and shares == "shares=0"  # `run` gives it no NIC and no share
+    # `run` gives it no network: the pool VM's own NIC stays on a tap that is down and on
+    # no bridge, without an address or a route; and no share
+    assert nics == "eth0 lo" and routes == "routes=" and shares == "shares=0"
+    assert links.pool_tap_name(first) not in links.list_taps(NetSettings.from_env())  # gone
     assert lookup(first) is None  # used once: gone with its task, not back in the pool
     refilled = wait_idle(pool, 1)
     assert first not in refilled
@@ -359,7 +364,9 @@ def test_recover_keeps_idle_pool_vms_and_a_later_launch_claims_one(
     result = agent.restart()  # the ECP's recover runs with the pool VM present
     assert not result.orphans
     assert lookup(idle) is not None and idle in idle_names(pool)
-    record = agent.launch_task(_task("pooled", image, "ls /sys/block; cat /proc/mounts"))
+    record = agent.launch_task(
+        _task("pooled", image, "ls /sys/block; cat /sys/class/net/eth0/address; cat /proc/mounts")
+    )
     status = agent.wait_for_state("pooled", mesos_pb2.TASK_FINISHED, timeout=120)
     assert agent.vm_name(record.container_id) == idle, status.message
     agent.wait_for(lambda: record.completed, timeout=60)
@@ -367,5 +374,8 @@ def test_recover_keeps_idle_pool_vms_and_a_later_launch_claims_one(
     out = (Path(record.directory) / "stdout").read_text()
     # a hostile task sees its own rootfs and sandbox share, nothing of the pool or others
     assert out.split("\n", 1)[0] == "sda", out
+    # the pool VM's NIC now has the pod's MAC (52:54:00:..., see isolators.net.mac_for), not
+    # the one it booted with (52:54:01:...): the pod's rules match that one
+    assert out.splitlines()[1].startswith("52:54:00:"), out
     shares = [line.split()[0] for line in out.splitlines() if " virtiofs " in line]
     assert shares == ["sandbox"], out

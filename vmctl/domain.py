@@ -15,6 +15,7 @@ from pathlib import Path
 from vmctl.sizing import MEMORY_SLOTS
 
 NAME_PREFIX = "mh-"
+POOL_PREFIX = NAME_PREFIX + "pool-"  # a warm-pool VM (vmctl.pool), named before any task
 METADATA_NS = "https://mesos-hyper.invalid/xmlns/pod/1"
 METADATA_PREFIX = "mh"
 # memhp_default_state: DIMMs hot-plugged into a growing VM come online by themselves, and

@@ -22,6 +22,7 @@ from vmctl.domain import (
     METADATA_NS,
     METADATA_PREFIX,
     NAME_PREFIX,
+    POOL_PREFIX,
     DomainSpec,
     metadata_element,
     read_metadata,
@@ -176,6 +177,8 @@ class Domain:
                 raise VMError(f"cannot destroy {self.name}: {err.get_error_message()}") from err
         self.ended.set()
         self._unregister()
+        if self.name.startswith(POOL_PREFIX):
+            _delete_pool_tap(self.name)
 
     def _destroy_once(self) -> None:
         try:
@@ -239,7 +242,10 @@ def destroy_by_name(name: str, attempts: int = 5) -> bool:
         raise VMError(f"refusing to destroy {name!r}: not a mesos-hyper domain")
     for attempt in range(attempts):
         try:
-            return _destroy_by_name_once(name)
+            existed = _destroy_by_name_once(name)
+            if name.startswith(POOL_PREFIX):
+                _delete_pool_tap(name)
+            return existed
         except (libvirt.libvirtError, VMError) as err:
             if attempt == attempts - 1:
                 message = err.get_error_message() if isinstance(err, libvirt.libvirtError) else err
@@ -247,6 +253,17 @@ def destroy_by_name(name: str, attempts: int = 5) -> bool:
             log.event(LOG, "domain removal failed; retrying", logging.WARNING, error=err)
             time.sleep(1.0 + attempt)
     return False
+
+
+def _delete_pool_tap(name: str) -> None:
+    """A pool VM's tap goes with it; a claim for a pod with a network renamed it to the
+    pod's, which the pod's network teardown removes."""
+    from vmctl.network import links  # netlink: only for pool VMs
+
+    try:
+        links.delete_tap(None, links.pool_tap_name(name))
+    except Exception as err:  # HyperError, NetlinkError: the VM is gone all the same
+        raise VMError(f"cannot remove the tap of {name}: {err}") from err
 
 
 def _destroy_by_name_once(name: str) -> bool:

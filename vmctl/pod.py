@@ -229,6 +229,13 @@ class Pod:
             self._domain = Domain(None, adopt=vm.name)
             self._domain.set_metadata(metadata)
             for device in devices:
+                if isinstance(device, InterfaceSpec):
+                    from vmctl.network import links  # netlink: only for pods with a NIC
+
+                    # the VM's own NIC becomes the pod's: its tap takes the pod's tap's
+                    # name (and so its rules); the guest takes the pod's MAC from the spec
+                    links.rename_tap(links.pool_tap_name(vm.name), device.tap, device.mac)
+                    continue
                 self._domain.attach(ET.tostring(device.element(), encoding="unicode"))
             dom = self._domain.libvirt_domain
             # a bigger task than the pool's class grows the VM by hot-plug (vmctl.resize)

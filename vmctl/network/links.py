@@ -24,6 +24,17 @@ def tap_name(container_id: str) -> str:
     return TAP_PREFIX + hashlib.sha256(container_id.encode()).hexdigest()[:12]
 
 
+def pool_tap_name(vm_name: str) -> str:
+    """A pool VM's own tap until a claim renames it to its pod's (``tap_name``)."""
+    return TAP_PREFIX + "p" + hashlib.sha256(vm_name.encode()).hexdigest()[:11]
+
+
+def pool_guest_mac(vm_name: str) -> str:
+    """A pool VM's NIC until its pod's init sets the pod's MAC (52:54:01, never a pod's)."""
+    b = hashlib.sha256(vm_name.encode()).digest()
+    return f"52:54:01:{b[0]:02x}:{b[1]:02x}:{b[2]:02x}"
+
+
 def bridge_mac(bridge: str) -> str:
     """A fixed, locally administered MAC for the bridge.
 
@@ -98,6 +109,28 @@ def create_tap(name: str, guest_mac: str) -> None:
     with_netlink(None, work)
 
 
+def rename_tap(old: str, new: str, guest_mac: str) -> None:
+    """A pool VM's tap (in the root namespace, down, held by its QEMU) becomes a pod's.
+
+    A tap made for the pod beforehand is deleted first: its name is the one the pod's
+    rules and teardown know, and QEMU never opened it.
+    """
+
+    def work(ipr: IPRoute) -> None:
+        idx = _index(ipr, old)
+        if idx is None:
+            raise HyperError(f"the pool VM's tap {old} is gone")
+        taken = _index(ipr, new)
+        if taken is not None:
+            ipr.link("del", index=taken)
+        try:
+            ipr.link("set", index=idx, ifname=new, address=host_tap_mac(guest_mac))
+        except NetlinkError as err:
+            raise HyperError(f"cannot rename tap {old} to {new}: {err}") from err
+
+    with_netlink(None, work)
+
+
 def plug_tap(settings: NetSettings, name: str) -> None:
     """Once QEMU holds the tap: into the pods' namespace, onto the bridge, up."""
     if settings.netns is not None:
@@ -120,15 +153,16 @@ def plug_tap(settings: NetSettings, name: str) -> None:
     with_netlink(settings.netns, attach)
 
 
-def delete_tap(settings: NetSettings, name: str) -> None:
-    """Idempotent; looks in the pods' namespace and in the root one."""
+def delete_tap(settings: NetSettings | None, name: str) -> None:
+    """Idempotent; looks in the pods' namespace and in the root one (only there without
+    ``settings``: a pool VM's tap, never plugged)."""
 
     def work(ipr: IPRoute) -> None:
         idx = _index(ipr, name)
         if idx is not None:
             ipr.link("del", index=idx)
 
-    for space in {settings.netns, None}:
+    for space in {settings.netns if settings else None, None}:
         with contextlib.suppress(HyperError):  # the namespace itself is gone: so is the tap
             with_netlink(space, work)
 

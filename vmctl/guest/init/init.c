@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -228,7 +229,7 @@ struct spec {
     int nmounts;
     char *files[4];  /* "path\ncontent" for /etc/hosts, /etc/resolv.conf, /etc/hostname */
     int nfiles;
-    char *net;       /* "ADDR/PREFIX GATEWAY" (pod-wide, applied once) */
+    char *net;       /* "ADDR/PREFIX GATEWAY MAC" (pod-wide, applied once) */
     long long mem_max;   /* bytes for the container's memory cgroup, 0 = no limit */
     int disk_enforce;    /* kill the container when its rootfs is full */
     struct timespec clock;  /* the host's time when it sent the spec (0: none) */
@@ -411,12 +412,16 @@ static void set_ipv4(struct sockaddr *sa, in_addr_t addr) {
     in->sin_addr.s_addr = addr;
 }
 
-/* The pod's one NIC (whatever the kernel named it) gets ADDR/PREFIX and a default route. */
+/* The pod's one NIC (whatever the kernel named it) gets the pod's MAC, ADDR/PREFIX and a
+ * default route. The MAC is set here because a pool VM booted with a NIC of its own MAC
+ * before anyone knew which pod it would serve (the host's rules match the pod's MAC). */
 static void configure_network(const char *net) {
     char addr_s[32], gw_s[32];
+    unsigned int mac[6];
     int prefix;
     struct in_addr addr, gw;
-    if (sscanf(net, "%31[0-9.]/%d %31[0-9.]", addr_s, &prefix, gw_s) != 3 || prefix < 1 ||
+    if (sscanf(net, "%31[0-9.]/%d %31[0-9.] %2x:%2x:%2x:%2x:%2x:%2x", addr_s, &prefix, gw_s,
+               &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 9 || prefix < 1 ||
         prefix > 30 || inet_pton(AF_INET, addr_s, &addr) != 1 || inet_pton(AF_INET, gw_s, &gw) != 1) {
         errno = EINVAL;
         fatal("network spec");
@@ -442,6 +447,10 @@ static void configure_network(const char *net) {
         if (!nic[0]) usleep(10000);
     }
     if (!nic[0]) { errno = ENODEV; fatal("no network interface"); }
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    for (int i = 0; i < 6; i++) ifr.ifr_hwaddr.sa_data[i] = (char)mac[i];
+    if (ifreq_ioctl(sock, SIOCSIFHWADDR, nic, &ifr) < 0) fatal("set MAC");
     memset(&ifr, 0, sizeof ifr);
     set_ipv4(&ifr.ifr_addr, addr.s_addr);
     if (ifreq_ioctl(sock, SIOCSIFADDR, nic, &ifr) < 0) fatal("set address");
