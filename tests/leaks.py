@@ -145,13 +145,18 @@ def network_probe() -> dict[str, set[object]]:
     """Taps, and in the pod network's namespace the nft rules and sets containers own and
     any table besides the two base ones (made once and kept; other tables count only in a
     namespace of the pod network's own, not in the host's)."""
+    from vmctl import shares
     from vmctl.network import links
     from vmctl.network.netns import nsenter_prefix
     from vmctl.network.settings import NetSettings
 
     settings = NetSettings.from_env()
-    pool_taps = {links.pool_tap_name(name) for name in waiting_pool_vms()}
+    waiting = waiting_pool_vms()
+    pool_taps = {links.pool_tap_name(name) for name in waiting}
     found: dict[str, set[object]] = {"taps": set(links.list_taps(settings)) - pool_taps}
+    # a waiting pool VM's share directory and its read-only bind; nothing bound into it
+    pool_dirs = {str(shares.vm_dir(name)) for name in waiting}
+    found["VM share mounts and directories"] = set(shares.leftovers()) - pool_dirs
     rules: set[object] = set()
     sets: set[object] = set()
     tables: set[object] = set()

@@ -2,9 +2,10 @@
 
 Where KVM does not work but ``/dev/kvm`` exists (nested virtualisation that hangs guests),
 libvirtd's capability probing stalls every domain start for ~40 s. We then start libvirtd
-in a private mount namespace in which ``/dev/kvm`` is masked by a root-only character
-device: libvirt then finds KVM unusable for the QEMU user, offers TCG only and keeps its
-capability cache (a mask that QEMU's user can open makes it re-probe on every start).
+in a mount namespace of its own (a slave of the host's, see vmctl.shares) in which
+``/dev/kvm`` is masked by a root-only character device: libvirt then finds KVM unusable
+for the QEMU user, offers TCG only and keeps its capability cache (a mask that QEMU's user
+can open makes it re-probe on every start).
 On hosts run by systemd we leave the daemon to systemd and mask ``/dev/kvm`` with a drop-in.
 
 Started by hand, libvirtd runs in the foreground under ``tini -s``, a child subreaper: the
@@ -27,6 +28,7 @@ import libvirt
 
 from mesos_hyper import log
 from mesos_hyper.errors import VMError
+from vmctl import shares
 
 LOG = logging.getLogger(__name__)
 SYSTEMD_DROPIN = Path("/etc/systemd/system/libvirtd.service.d/mesos-hyper-no-kvm.conf")
@@ -79,7 +81,8 @@ def _start_by_hand(mask_kvm: bool) -> None:
         KVM_MASK.unlink(missing_ok=True)
         os.mknod(KVM_MASK, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
         script = f"mount --bind {KVM_MASK} /dev/kvm && exec libvirtd"
-        daemon = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        # slave: the mask stays ours, and mounts under vmctl.shares.VM_SHARES reach it
+        daemon = ["unshare", "--mount", "--propagation", "slave", "sh", "-c", script]
     else:
         daemon = ["libvirtd"]
     LIBVIRTD_LOG.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,22 @@ def _start_by_hand(mask_kvm: bool) -> None:
 
 def ensure_running(uri: str, domain_type: str) -> str:
     """Make libvirtd answer on ``uri``; return how it was found or started."""
+    try:
+        shares.ensure_root()  # before libvirtd starts: its namespace copies the mount
+    except (OSError, VMError) as err:
+        log.event(
+            LOG, "no shared VM share root; claims hot-plug shares", logging.WARNING, error=err
+        )
     if reachable(uri):
+        if not shares.ready():
+            log.event(
+                LOG,
+                "libvirtd does not see mounts under the VM share root: pool VMs boot without"
+                " a share and claims hot-plug it (restart libvirtd: pkill -x libvirtd, then"
+                " mesos-hyper host up)",
+                logging.WARNING,
+                root=shares.VM_SHARES,
+            )
         log.event(LOG, "libvirtd already running", uri=uri)
         return "already running"
     if not uri.startswith("qemu:///system"):

@@ -178,7 +178,7 @@ class Domain:
         self.ended.set()
         self._unregister()
         if self.name.startswith(POOL_PREFIX):
-            _delete_pool_tap(self.name)
+            release_pool_vm_parts(self.name)
 
     def _destroy_once(self) -> None:
         try:
@@ -244,7 +244,7 @@ def destroy_by_name(name: str, attempts: int = 5) -> bool:
         try:
             existed = _destroy_by_name_once(name)
             if name.startswith(POOL_PREFIX):
-                _delete_pool_tap(name)
+                release_pool_vm_parts(name)
             return existed
         except (libvirt.libvirtError, VMError) as err:
             if attempt == attempts - 1:
@@ -255,15 +255,18 @@ def destroy_by_name(name: str, attempts: int = 5) -> bool:
     return False
 
 
-def _delete_pool_tap(name: str) -> None:
-    """A pool VM's tap goes with it; a claim for a pod with a network renamed it to the
-    pod's, which the pod's network teardown removes."""
+def release_pool_vm_parts(name: str) -> None:
+    """What a pool VM has on the host besides its domain goes with it: its tap (unless a
+    claim renamed it to its pod's, which the pod's network teardown removes) and its
+    share directory with the sandbox bound into it (vmctl.shares)."""
+    from vmctl import shares
     from vmctl.network import links  # netlink: only for pool VMs
 
     try:
+        shares.release(name)
         links.delete_tap(None, links.pool_tap_name(name))
     except Exception as err:  # HyperError, NetlinkError: the VM is gone all the same
-        raise VMError(f"cannot remove the tap of {name}: {err}") from err
+        raise VMError(f"cannot remove what {name} left on the host: {err}") from err
 
 
 def _destroy_by_name_once(name: str) -> bool:

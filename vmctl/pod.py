@@ -32,7 +32,7 @@ import libvirt
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
-from vmctl import accel, disks, resize
+from vmctl import accel, disks, resize, shares
 from vmctl.domain import (
     ChannelSpec,
     DiskSpec,
@@ -119,6 +119,7 @@ class Pod:
         self._free_slots = list(range(protocol.FIRST_EXEC_SLOT, protocol.MAX_SLOTS))
         self.pool_vm: str | None = None  # the pool VM this pod claimed, if it did
         self._refill_due = False  # we looked in the pool: it needs topping up after our start
+        self._bound_shares: set[str] = set()  # tags bound into a claimed VM's own share
 
     # ---- start ----------------------------------------------------------------
 
@@ -229,6 +230,11 @@ class Pod:
             self._domain = Domain(None, adopt=vm.name)
             self._domain.set_metadata(metadata)
             for device in devices:
+                if isinstance(device, ShareSpec) and device.tag in vm.shares:
+                    # into the share it booted with: see vmctl.shares
+                    shares.attach(vm.name, device.tag, device.source)
+                    self._bound_shares.add(device.tag)
+                    continue
                 if isinstance(device, InterfaceSpec):
                     from vmctl.network import links  # netlink: only for pods with a NIC
 
@@ -317,7 +323,9 @@ class Pod:
             raise VMError(f"the guest of {cfg.name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
         if "guest_ready" not in self.timings:
             raise VMError(self._death_message())
-        self._send(protocol.encode_spec(dataclasses.replace(spec, clock=time.time())))
+        self._send(
+            protocol.encode_spec(dataclasses.replace(self._for_guest(spec), clock=time.time()))
+        )
         if not self._prepared.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(f"the guest of {cfg.name} did not set up within {BOOT_TIMEOUT_S:.0f}s")
         if "guest_prepared" not in self.timings:
@@ -346,6 +354,14 @@ class Pod:
             pooled=self.pool_vm is not None,
             **{k: f"{v:.3f}" for k, v in self.timings.items()},
         )
+
+    def _for_guest(self, spec: protocol.ProcessSpec) -> protocol.ProcessSpec:
+        """Shares bound into a claimed VM's own share are bind-mounted by the guest."""
+        mounts = [
+            (protocol.BOUND_SHARE + tag if tag in self._bound_shares else tag, target)
+            for tag, target in spec.mounts
+        ]
+        return dataclasses.replace(spec, mounts=mounts)
 
     def _pump_loop(self, on_stdout: Output, on_stderr: Output, t_resume: float) -> None:
         sel = selectors.DefaultSelector()
@@ -497,7 +513,7 @@ class Pod:
         )
         reader.start()
         self._readers.append(reader)
-        self._send(protocol.encode_member_spec(index, spec))
+        self._send(protocol.encode_member_spec(index, self._for_guest(spec)))
         if not started.wait(BOOT_TIMEOUT_S) or (
             index not in self.exits and not self._domain.alive()
         ):

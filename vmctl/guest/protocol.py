@@ -60,7 +60,9 @@ class ProcessSpec:
     gid: int = 0
     groups: list[int] = field(default_factory=list)
     hostname: str = "mesos-hyper"
-    mounts: list[tuple[str, str]] = field(default_factory=list)  # (virtiofs tag, target)
+    # (virtiofs tag, target); a tag after BOUND_SHARE names a directory of the share the
+    # VM booted with (a claimed pool VM's, vmctl.shares) to bind-mount instead
+    mounts: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # MANAGED_FILES path -> content
     network: str | None = None  # "ADDR/PREFIX GATEWAY", pod-wide, read from the first spec
     mem_limit_bytes: int | None = None
@@ -110,6 +112,9 @@ def encode_spec(spec: ProcessSpec) -> bytes:
 MAX_CONTAINERS = 16
 FIRST_EXEC_SLOT = MAX_CONTAINERS
 MAX_SLOTS = 2 * MAX_CONTAINERS
+
+
+BOUND_SHARE = "@"
 
 
 def member_disk_serial(index: int) -> str:

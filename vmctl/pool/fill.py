@@ -22,9 +22,17 @@ from pathlib import Path
 from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
 from vmctl import accel
-from vmctl.domain import POOL_PREFIX, ChannelSpec, DomainSpec, InterfaceSpec
+from vmctl import shares as vm_shares
+from vmctl.domain import (
+    KERNEL_CMDLINE,
+    POOL_PREFIX,
+    ChannelSpec,
+    DomainSpec,
+    InterfaceSpec,
+    ShareSpec,
+)
 from vmctl.guest import protocol
-from vmctl.lifecycle import Domain, destroy_by_name, list_ours
+from vmctl.lifecycle import Domain, destroy_by_name, list_ours, release_pool_vm_parts
 from vmctl.network import links
 from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
 from vmctl.pool import weight
@@ -56,6 +64,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
     # claim time cost the guest 0.85 s of ACPI hot-plug handling under TCG
     nic = InterfaceSpec(links.pool_tap_name(name), links.pool_guest_mac(name))
     ceilings = Ceilings.from_env().at_least(settings.vcpus, settings.memory_mib)
+    # its share, where a claim binds the pod's sandbox (if mounts reach libvirtd's virtiofsd)
+    share_tags = vm_shares.TAGS if vm_shares.ready() else ()
     spec = DomainSpec(
         name=name,
         kernel=paths.kernel,
@@ -67,6 +77,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
         max_vcpus=ceilings.vcpus,
         max_memory_mib=ceilings.memory_mib,
         interfaces=[nic],
+        shares=[ShareSpec(vm_shares.vm_dir(name), vm_shares.POOL_TAG)] if share_tags else [],
+        cmdline=KERNEL_CMDLINE + (" mh.pool_share" if share_tags else ""),
         channels=channels,
         console_log=workdir / "console.log",
         shared_memory=True,
@@ -77,6 +89,8 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
     socks: list[socket.socket] = []
     try:
         links.create_tap(nic.tap, nic.mac)
+        if share_tags:
+            vm_shares.prepare(name)
         domain = Domain(spec)
         shares = weight.lower(domain.libvirt_domain)
         for channel in channels:
@@ -97,6 +111,7 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
             libvirtd_identity(),
             ceilings.vcpus,
             ceilings.memory_mib,
+            share_tags,
         )
         vm.write(workdir)
         os.rename(workdir, dirs.idle / name)
@@ -104,7 +119,7 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
         if domain is not None:
             with contextlib.suppress(VMError):
                 domain.destroy()
-        links.delete_tap(None, nic.tap)
+        release_pool_vm_parts(name)
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     finally:
@@ -255,7 +270,7 @@ def reap(paths: config.Paths, dirs: PoolDirs) -> list[str]:
     ours = {info.name for info in list_ours() if info.metadata.get("pool") == str(paths.pool)}
     for entry, _ in dirs.idle_vms():
         if entry.name not in ours:  # its VM is gone: nothing to claim
-            links.delete_tap(None, links.pool_tap_name(entry.name))
+            release_pool_vm_parts(entry.name)
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     removed += drain(paths, only_stale=True)

@@ -35,6 +35,9 @@ class PoolVM:
     # how far a claim can grow it by hot-plug (vmctl.sizing); 0: not at all
     max_vcpus: int = 0
     max_memory_mib: int = 0
+    # the tags of the shares it booted with, under which a claim binds a directory
+    # (vmctl.shares); a share of another tag is hot-plugged
+    shares: tuple[str, ...] = ()
 
     def can_hold(self, vcpus: int, memory_mib: int) -> bool:
         return vcpus <= max(self.vcpus, self.max_vcpus) and memory_mib <= max(
@@ -67,8 +70,10 @@ class PoolVM:
             raw = os.read(fd, MAX_ENTRY_BYTES + 1)
             if len(raw) > MAX_ENTRY_BYTES:
                 return None
-            return cls(**json.loads(raw))
-        except (OSError, ValueError, TypeError):
+            data = json.loads(raw)
+            data["shares"] = tuple(str(tag) for tag in data.get("shares", ()))
+            return cls(**data)
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
         finally:
             os.close(fd)

@@ -334,6 +334,9 @@ static int has_dotdot(const char *path) {
     return 0;
 }
 
+/* Where a pool VM mounts the share it boots with ("mh.pool_share" on its command line). */
+#define POOL_SHARE "/pool-share"
+
 static void mount_in(const char *root, const char *src, const char *dst, const char *type,
                      unsigned long flags, const char *data) {
     char path[4096];
@@ -361,6 +364,19 @@ static void setup_rootfs(const struct spec *sp, const char *device, const char *
         snprintf(target, sizeof target, "%s%s", root, colon + 1);
         if (has_dotdot(colon + 1)) { errno = EINVAL; fatal("mount target"); }
         mkdir_p(target);
+        if (sp->mounts[i][0] == '@') {
+            /* a directory of the share a pool VM booted with (its host side bound the
+             * pod's directory there at claim time): bind it, no device to wait for */
+            const char *name = sp->mounts[i] + 1;
+            if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+                errno = EINVAL;
+                fatal("bound share name");
+            }
+            char source[300];
+            snprintf(source, sizeof source, POOL_SHARE "/%s", name);
+            if (mount(source, target, NULL, MS_BIND, NULL) < 0) fatal("bind share");
+            continue;
+        }
         /* a share hot-plugged into a pool VM appears once the guest has probed it */
         int tries = 0;
         while (mount(sp->mounts[i], target, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) {
@@ -775,6 +791,10 @@ int main(void) {
         power_off();
     }
     setup_cgroups();
+    if (cmdline_has("mh.pool_share")) {
+        mkdir(POOL_SHARE, 0755);
+        if (mount("mh.pool", POOL_SHARE, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) fatal("mount pool share");
+    }
     status_fd = open_port("mh.status", O_WRONLY);
     if (status_fd < 0) fatal("open port mh.status");
     int control = open_port("mh.control", O_RDONLY);
