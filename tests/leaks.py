@@ -101,6 +101,8 @@ def process_probe(kinds: Mapping[str, Callable[[list[bytes]], bool]] = PROCESS_K
                 continue
             if is_qemu(argv) and qemu_domain(argv) in pool:
                 continue
+            if is_virtiofsd(argv) and virtiofsd_vm(argv) in pool:  # its share's daemon
+                continue
             for kind, matches in kinds.items():
                 if matches(argv):
                     start = start_time(int(entry))
@@ -124,6 +126,18 @@ def waiting_pool_vms() -> set[str]:
         if pool and any((Path(pool) / d / info.name).is_dir() for d in ("idle", "filling")):
             names.add(info.name)
     return names
+
+
+def virtiofsd_vm(argv: list[bytes]) -> str | None:
+    """The pool VM whose own share a virtiofsd serves (vmctl.shares), if any."""
+    from vmctl import shares
+
+    prefix = f"source={shares.VM_SHARES}/".encode()
+    for arg in argv:
+        for option in arg.split(b","):
+            if option.startswith(prefix):
+                return option[len(prefix) :].split(b"/")[0].decode(errors="replace")
+    return None
 
 
 def qemu_domain(argv: list[bytes]) -> str | None:
