@@ -268,7 +268,8 @@ def test_launch_sends_one_native_record_and_the_executor_environment(
     assert env["MESOS_DEFAULT_CONTAINER_IMAGE"] == "busybox:latest"
     assert env["MESOS_LIBEXEC_DIRECTORY"] == "/usr/libexec/mesos"
     assert env["MESOS_WORK_DIRECTORY"] == str(agent.flags.work_dir)
-    assert env["LIBPROCESS_PORT"] == "5051"  # std::map::insert keeps the agent's own
+    # mesos-agent sets its own port there; std::map::insert keeps it over the executor's 0
+    assert env["LIBPROCESS_PORT"] == str(agent.http.port)
     pid_file = (
         agent.flags.work_dir
         / "meta"
@@ -764,3 +765,15 @@ def test_protobuf_subscribe_and_graceful_executor_shutdown(tmp_path: Path, fake:
         response.close()
     finally:
         agent.shutdown()
+
+
+def test_the_double_makes_the_calls_a_real_agent_made():
+    """The golden files were recorded from a real 1.0.4 agent for a command task
+    (tests/test_real_mesos.py); the double must build the same Launch (its ExecutorInfo
+    included), environment, Update and Usage from the same task and framework."""
+    from tests.real_mesos import golden
+
+    recorded = golden.load_golden()
+    made = golden.double_documents(recorded)
+    for name, doc in recorded.items():
+        assert made[name] == doc, name

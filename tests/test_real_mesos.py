@@ -3,20 +3,25 @@ framework that stays registered, as Marathon does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from mesos_hyper.config import Paths
 from mesos_hyper.state import StateStore
-from tests.real_mesos.cluster import Cluster, running_cluster
+from tests.real_mesos import golden
+from tests.real_mesos.cluster import ECP, MESOS_HOME, Cluster, running_cluster
 from tests.real_mesos.scheduler import Scheduler, command_task
 from tests.registry_fixtures import registry  # noqa: F401
 from tests.test_ecp_e2e import busybox_layer, image  # noqa: F401
@@ -32,8 +37,10 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, no_leaks):
+@contextlib.contextmanager
+def _checked_cluster(
+    tmp_path: Path, no_leaks, ecp: Path = ECP, extra_env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="mh-test-real."))
     root.chmod(0o711)
     env = {
@@ -41,15 +48,22 @@ def cluster(tmp_path: Path, no_leaks):
         "MESOS_HYPER_ROOT": str(root),
         "MESOS_HYPER_GUEST_DIR": str(Paths.from_env().guest),
         "MESOS_HYPER_LOG_LEVEL": "INFO",
+        **(extra_env or {}),
     }
     no_leaks.watch_root(root)
     try:
-        with running_cluster(tmp_path, env) as running:
+        with running_cluster(tmp_path, env, ecp) as running:
             no_leaks.watch_state(running.agent_work / "mesos-hyper")
             yield running
         no_leaks.check()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, no_leaks):
+    with _checked_cluster(tmp_path, no_leaks) as running:
+        yield running
 
 
 @pytest.fixture
@@ -118,3 +132,119 @@ def test_deploy_runs_an_app_healthy_for_its_time_then_kills_it(cluster, image, t
     assert out.rstrip().endswith("1 of 1 instance(s) ran and were healthy"), out
     frameworks = cluster.master_state()["frameworks"]
     assert not [f for f in frameworks if f["name"].startswith("mesos-hyper deploy")]
+
+
+def _execute(
+    cluster: Cluster, name: str, ref: str, containerizer: str, command: str, *extra: str
+) -> subprocess.Popen[str]:
+    """``mesos-execute`` as a user runs it; it prints every status update and exits 0."""
+    return subprocess.Popen(
+        [
+            str(MESOS_HOME / "bin/mesos-execute"),
+            f"--master={cluster.master}",
+            f"--name={name}",
+            f"--docker_image={ref}",
+            f"--containerizer={containerizer}",
+            f"--command={command}",
+            "--resources=cpus:0.2;mem:64",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _updates(out: str) -> list[str]:
+    return [
+        line.split()[3] for line in out.splitlines() if line.startswith("Received status update")
+    ]
+
+
+@pytest.mark.parametrize("containerizer", ["docker", "mesos"])
+def test_mesos_execute_finished_failed_and_killed(cluster, image, containerizer):  # noqa: F811
+    """A DockerInfo (--containerizer=docker) and a MESOS container with a Docker image
+    (--containerizer=mesos) run the same: finished, failed with the exit status, killed.
+    While the killed one runs, the agent's /state and /monitor/statistics show it."""
+    done = _execute(cluster, f"ok-{containerizer}", image, containerizer, "echo hi")
+    failed = _execute(cluster, f"bad-{containerizer}", image, containerizer, "exit 3")
+    killed = _execute(
+        cluster, f"kill-{containerizer}", image, containerizer, "sleep 600", "--kill_after=40secs"
+    )
+    out, _ = done.communicate(timeout=300)
+    assert _updates(out)[-1] == "TASK_FINISHED", out
+    assert "Command exited with status 0" in out
+    out, _ = failed.communicate(timeout=300)
+    assert _updates(out)[-1] == "TASK_FAILED", out
+    assert "message: 'Command exited with status 3'" in out, out
+
+    name = f"kill-{containerizer}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        tasks = [
+            t
+            for f in cluster.agent_state().get("frameworks", [])
+            for e in f.get("executors", [])
+            for t in e.get("tasks", [])
+            if t["id"] == name
+        ]
+        if tasks and tasks[0]["state"] == "TASK_RUNNING":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"{name} never ran: {killed.poll()}")
+    statistics = requests.get(f"http://{cluster.agent}/monitor/statistics", timeout=30).json()
+    (entry,) = [s for s in statistics if s["executor_id"] == name]
+    stats = entry["statistics"]
+    # the executor's 0.1 cpus and 32 MiB plus the task's, as the agent's resources say
+    assert stats["cpus_limit"] == pytest.approx(0.3, abs=0.01), stats
+    assert stats["mem_limit_bytes"] == (64 + 32) * 1024 * 1024, stats
+    assert stats["mem_rss_bytes"] > 0 and "cpus_system_time_secs" in stats, stats
+    out, _ = killed.communicate(timeout=300)
+    assert _updates(out)[-2:] == ["TASK_RUNNING", "TASK_KILLED"], out
+
+
+RECORDER = Path(golden.__file__).with_name("recording_ecp.py")
+
+
+def test_the_real_agent_makes_the_calls_of_the_golden_files(tmp_path, no_leaks, image):  # noqa: F811
+    """What a real 1.0.4 agent hands our ECP for a command task (Launch and its environment,
+    Update, Usage) equals tests/fixtures/real-agent-1.0.4, which tests/test_agent_double.py
+    holds the double to. MESOS_HYPER_UPDATE_GOLDEN=1 rewrites the files from this run."""
+    calls_dir = tmp_path / "calls"
+    calls_dir.mkdir()
+    wrapper = tmp_path / "recording-ecp"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {RECORDER} "$@"\n')
+    wrapper.chmod(0o755)
+    extra = {"MESOS_HYPER_TEST_RECORD_DIR": str(calls_dir)}
+    with _checked_cluster(tmp_path, no_leaks, wrapper, extra) as running:
+        scheduler = Scheduler(running.master)
+        scheduler.start()
+        try:
+            offer = scheduler.launch(command_task("golden", image, "sleep 600"))
+            scheduler.wait_for_state("golden", "TASK_RUNNING", 240)
+            stats = requests.get(f"http://{running.agent}/monitor/statistics", timeout=60)
+            assert [s["executor_id"] for s in stats.json()] == ["golden"]  # a usage call
+            scheduler.kill("golden", offer["agent_id"]["value"])
+            scheduler.wait_for_state("golden", "TASK_KILLED", 120)
+        finally:
+            scheduler.teardown()
+    calls = golden.recorded(calls_dir)
+    launch = calls["launch"][0]
+    values = {
+        "container": launch.container_id.value,
+        "framework": launch.executor_info.framework_id.value,
+        "agent": launch.slave_id.value,
+        "agent_endpoint": launch.slave_pid.split("@", 1)[1],
+        "work": str(running.agent_work),
+        "launcher": str(MESOS_HOME / "libexec/mesos"),
+        "ecp": str(wrapper),
+        "host": socket.gethostname(),
+        "image": image,
+        "agent_port": launch.slave_pid.rsplit(":", 1)[1],
+        "libdir": str(MESOS_HOME / "lib"),
+    }
+    docs = golden.golden_documents(calls, values)
+    if os.environ.get("MESOS_HYPER_UPDATE_GOLDEN"):
+        golden.write_golden(docs)
+    assert docs == golden.load_golden()

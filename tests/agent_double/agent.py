@@ -45,6 +45,7 @@ from .executor_info import (
     add_resources,
     command_executor_info,
     executor_directory,
+    launch_executor_info,
 )
 from .records import (
     TERMINAL_STATES,
@@ -124,6 +125,9 @@ class Agent:
             self.framework_info.id.value = f"{uuid.uuid4()}-0000"
         self.http = AgentHTTP(self)
         self.http.start()
+        # mesos-agent's main sets these for libprocess; the ECP and executors inherit them
+        self.env.setdefault("LIBPROCESS_IP", "127.0.0.1")
+        self.env["LIBPROCESS_PORT"] = str(self.http.port)
         self.agent_info = mesos_pb2.SlaveInfo(hostname=socket.gethostname(), port=self.http.port)
         self.agent_info.id.value = self.agent_id
         self.ecp = ECPInvoker(self.flags, self.agent_id, self.http.pid, self.env, timeout)
@@ -279,11 +283,7 @@ class Agent:
         )
         record.queued[task.task_id.value] = task
         self._executors[executor_id] = record
-        launch_info = mesos_pb2.ExecutorInfo()
-        launch_info.CopyFrom(executor_info)
-        del launch_info.resources[:]
-        launch_info.resources.extend(add_resources(executor_info.resources, task.resources))
-        return record, launch_info
+        return record, launch_executor_info(executor_info, task)
 
     def _launch_failed(self, record: ExecutorRecord, error: ECPError) -> None:
         """executorLaunched with a failed future: wait fails, tasks fail.

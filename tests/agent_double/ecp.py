@@ -76,6 +76,56 @@ class Invocation:
     stdin_record: bytes | None
 
 
+def call_environment(
+    agent_env: Mapping[str, str], flags: AgentFlags, extra_env: Mapping[str, str] | None
+) -> dict[str, str]:
+    """invoke()'s environment: the agent's own, two directories, then the call's own
+    variables where the agent's has none (std::map::insert never overwrites)."""
+    env = dict(agent_env)
+    env["MESOS_LIBEXEC_DIRECTORY"] = flags.launcher_dir
+    env["MESOS_WORK_DIRECTORY"] = str(flags.work_dir)
+    for key, value in (extra_env or {}).items():
+        env.setdefault(key, value)
+    return env
+
+
+def launch_call(
+    container_id: str,
+    task_info: mesos_pb2.TaskInfo | None,
+    executor_info: mesos_pb2.ExecutorInfo | None,
+    directory: Path,
+    user: str | None,
+    checkpoint: bool,
+    framework_info: mesos_pb2.FrameworkInfo | None,
+    *,
+    agent_id: str,
+    agent_pid: str,
+    flags: AgentFlags,
+    agent_env: Mapping[str, str],
+) -> tuple[containerizer_pb2.Launch, dict[str, str]]:
+    """The Launch record and the extra environment of a 1.0.4 agent's `launch` call
+    (tests/real_mesos/golden.py holds them against a real agent's)."""
+    if executor_info is None:
+        if task_info is None or framework_info is None:
+            raise ValueError("a command task needs task_info and framework_info")
+        executor_info = command_executor_info(framework_info, task_info, flags)
+    env = launch_environment(
+        executor_info, str(directory), agent_id, agent_pid, checkpoint, flags, agent_env
+    )
+    launch = containerizer_pb2.Launch()
+    launch.container_id.value = container_id
+    if task_info is not None:
+        launch.task_info.CopyFrom(task_info)
+    launch.executor_info.CopyFrom(executor_info)
+    launch.directory = str(directory)
+    if user is not None:
+        launch.user = user
+    launch.slave_id.value = agent_id
+    launch.slave_pid = agent_pid
+    launch.checkpoint = checkpoint
+    return launch, env
+
+
 @dataclass
 class _Container:
     sandbox: Path | None
@@ -157,11 +207,7 @@ class ECPInvoker:
     ) -> ECPProcess:
         if sandbox is not None and user is not None:
             _chown_sandbox(sandbox, user)
-        env = dict(self.agent_env)
-        env["MESOS_LIBEXEC_DIRECTORY"] = self.flags.launcher_dir
-        env["MESOS_WORK_DIRECTORY"] = str(self.flags.work_dir)
-        for key, value in (extra_env or {}).items():
-            env.setdefault(key, value)  # std::map::insert never overwrites.
+        env = call_environment(self.agent_env, self.flags, extra_env)
         record = encode_record(message.SerializeToString()) if message is not None else None
         process = ECPProcess(self.flags.containerizer_path, command, env, sandbox, record)
         with self._lock:
@@ -257,30 +303,20 @@ class ECPInvoker:
         with self._lock:
             if container_id in self._actives:
                 raise ECPError(f"Cannot start already running container '{container_id}'")
-        if executor_info is None:
-            if task_info is None or framework_info is None:
-                raise ValueError("a command task needs task_info and framework_info")
-            executor_info = command_executor_info(framework_info, task_info, self.flags)
-        env = launch_environment(
+        launch, env = launch_call(
+            container_id,
+            task_info,
             executor_info,
-            str(directory),
-            self.agent_id,
-            self.agent_pid,
+            directory,
+            user,
             checkpoint,
-            self.flags,
-            self.agent_env,
+            framework_info,
+            agent_id=self.agent_id,
+            agent_pid=self.agent_pid,
+            flags=self.flags,
+            agent_env=self.agent_env,
         )
-        launch = containerizer_pb2.Launch()
-        launch.container_id.value = container_id
-        if task_info is not None:
-            launch.task_info.CopyFrom(task_info)
-        launch.executor_info.CopyFrom(executor_info)
-        launch.directory = str(directory)
-        if user is not None:
-            launch.user = user
-        launch.slave_id.value = self.agent_id
-        launch.slave_pid = self.agent_pid
-        launch.checkpoint = checkpoint
+        executor_info = launch.executor_info
         container = _Container(sandbox=Path(directory), user=user)
         process = self._invoke("launch", launch, container_id, Path(directory), env, user)
         if checkpoint:

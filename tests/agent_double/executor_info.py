@@ -23,6 +23,7 @@ RECOVERY_TIMEOUT_NS = 15 * MINS
 EXECUTOR_REREGISTER_TIMEOUT_NS = 2 * SECS
 MAX_REAP_INTERVAL_NS = 1 * SECS
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MESOS_VERSION = "1.0.4"
 
 
 @dataclass
@@ -40,6 +41,8 @@ class AgentFlags:
     hadoop_home: str = ""
     sandbox_directory: str = "/mnt/mesos/sandbox"
     switch_user: bool = True
+    # the LIBDIR built into the agent: where it looks for libmesos-<version>.so
+    libdir: str = "/usr/local/lib"
 
 
 def _shorten(text: str) -> str:
@@ -144,6 +147,11 @@ def _addable(a: mesos_pb2.Resource, b: mesos_pb2.Resource) -> bool:
     return left.SerializeToString(deterministic=True) == right.SerializeToString(deterministic=True)
 
 
+def _fixed(value: float) -> int:
+    """Mesos 1.0 adds scalars in fixed point, three decimals (values.cpp convertToFixed)."""
+    return round(value * 1000)
+
+
 def add_resources(
     base: Iterable[mesos_pb2.Resource], extra: Iterable[mesos_pb2.Resource]
 ) -> list[mesos_pb2.Resource]:
@@ -152,7 +160,9 @@ def add_resources(
     for resource in [*base, *extra]:
         for existing in out:
             if _addable(existing, resource):
-                existing.scalar.value += resource.scalar.value
+                existing.scalar.value = (
+                    _fixed(existing.scalar.value) + _fixed(resource.scalar.value)
+                ) / 1000
                 break
         else:
             copy = mesos_pb2.Resource()
@@ -170,13 +180,17 @@ def executor_environment(
     flags: AgentFlags,
     agent_env: Mapping[str, str],
 ) -> dict[str, str]:
-    """containerizer.cpp executorEnvironment (no hooks, no libmesos here)."""
+    """containerizer.cpp executorEnvironment (no hooks)."""
     env: dict[str, str] = {}
     if "LIBPROCESS_IP" in agent_env:
         env["LIBPROCESS_IP"] = agent_env["LIBPROCESS_IP"]
     env.update(flags.executor_environment_variables or {})
     env.setdefault("PATH", DEFAULT_PATH)
     env["LIBPROCESS_PORT"] = "0"
+    libmesos = Path(flags.libdir, f"libmesos-{MESOS_VERSION}.so")
+    if libmesos.exists():  # the agent names its own library, where it is installed
+        env.setdefault("MESOS_NATIVE_JAVA_LIBRARY", str(libmesos))
+        env.setdefault("MESOS_NATIVE_LIBRARY", str(libmesos))
     env["MESOS_FRAMEWORK_ID"] = executor.framework_id.value
     env["MESOS_EXECUTOR_ID"] = executor.executor_id.value
     env["MESOS_DIRECTORY"] = directory
@@ -193,6 +207,18 @@ def executor_environment(
         env["MESOS_RECOVERY_TIMEOUT"] = format_duration(flags.recovery_timeout_ns)
         env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = format_duration(EXECUTOR_REREGISTER_TIMEOUT_NS)
     return env
+
+
+def launch_executor_info(
+    executor: mesos_pb2.ExecutorInfo, task: mesos_pb2.TaskInfo
+) -> mesos_pb2.ExecutorInfo:
+    """Slave::launchExecutor's copy for the containerizer: the executor's resources plus
+    the first task's, "so that the containerizer has non-zero resources to work with"."""
+    launch = mesos_pb2.ExecutorInfo()
+    launch.CopyFrom(executor)
+    del launch.resources[:]
+    launch.resources.extend(add_resources(executor.resources, task.resources))
+    return launch
 
 
 def launch_environment(

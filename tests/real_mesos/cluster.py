@@ -124,7 +124,7 @@ def _wait_until(predicate: Any, timeout: float, what: str, proc: Process) -> Non
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path, env: Mapping[str, str]) -> Iterator[Cluster]:
+def running_cluster(workdir: Path, env: Mapping[str, str], ecp: Path = ECP) -> Iterator[Cluster]:
     """Master and agent up and the agent registered; both stopped on the way out."""
     why = missing()
     if why:
@@ -154,7 +154,7 @@ def running_cluster(workdir: Path, env: Mapping[str, str]) -> Iterator[Cluster]:
             f"--port={agent_port}",
             f"--work_dir={workdir / 'agent'}",
             "--containerizers=external",
-            f"--containerizer_path={ECP}",
+            f"--containerizer_path={ecp}",
             "--launcher=posix",
             "--systemd_enable_support=false",
             "--switch_user=false",
