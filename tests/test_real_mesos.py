@@ -248,3 +248,66 @@ def test_the_real_agent_makes_the_calls_of_the_golden_files(tmp_path, no_leaks, 
     if os.environ.get("MESOS_HYPER_UPDATE_GOLDEN"):
         golden.write_golden(docs)
     assert docs == golden.load_golden()
+
+
+def _agent_task_state(cluster: Cluster, task_id: str) -> str | None:
+    for framework in cluster.agent_state().get("frameworks", []):
+        for executor in framework.get("executors", []):
+            for task in executor.get("tasks", []):
+                if task["id"] == task_id:
+                    return str(task["state"])
+    return None
+
+
+def test_a_sigkilled_agent_comes_back_to_its_running_task_and_vm(cluster, framework, image):  # noqa: F811
+    """A checkpointing framework's task survives the agent's SIGKILL and restart: the
+    agent recovers it (our ECP's recover and containers), the same VM runs on, and the
+    task can then be killed, which ends the VM."""
+    from vmctl.lifecycle import lookup
+
+    offer = framework.launch(command_task("survivor", image, "sleep 600"))
+    framework.wait_for_state("survivor", "TASK_RUNNING", 240)
+    (record,) = StateStore(cluster.agent_work / "mesos-hyper").list()
+    assert record.domain and lookup(record.domain) is not None
+    cluster.restart_agent()
+    deadline = time.monotonic() + 120
+    while _agent_task_state(cluster, "survivor") != "TASK_RUNNING":
+        assert time.monotonic() < deadline, cluster.agent_proc.tail()
+        time.sleep(1)
+    assert lookup(record.domain) is not None  # the same VM, never restarted
+    framework.kill("survivor", offer["agent_id"]["value"])
+    framework.wait_for_state("survivor", "TASK_KILLED", 120)
+    deadline = time.monotonic() + 60
+    while lookup(record.domain) is not None:
+        assert time.monotonic() < deadline, "the VM outlived its killed task"
+        time.sleep(0.5)
+
+
+def test_a_pod_of_two_tasks_of_one_executor_shares_one_vm(cluster, framework, image, registry):  # noqa: F811
+    """examples/pod-two-tasks.json on the real agent: the second task of the same custom
+    ExecutorInfo goes to the running executor, and so into the same VM, where it reaches
+    the first over the VM's loopback."""
+    from mesos_hyper.images.build import build_demo_image, push_image
+    from tests.example_apps import load_example
+
+    doc = load_example("pod-two-tasks.json")
+    ours = {}
+    for ref, made in doc["images"].items():
+        ours[ref] = f"{registry.host}/{ref.split('/', 1)[1]}"
+        push_image(build_demo_image(made["cmd"]), ours[ref])
+    tasks = []
+    for entry in doc["tasks"]:
+        entry.pop("agent_id")
+        entry["executor"]["container"]["docker"]["image"] = image
+        entry["container"]["docker"]["image"] = ours[entry["container"]["docker"]["image"]]
+        tasks.append(entry)
+    web, client = tasks
+    offer = framework.launch(web)
+    framework.wait_for_state("pod-web", "TASK_RUNNING", 240)
+    framework.launch(client)
+    framework.wait_for_state("pod-client", "TASK_FINISHED", 240)
+    (record,) = StateStore(cluster.agent_work / "mesos-hyper").list()  # one container
+    sandbox = Path(record.sandbox)
+    assert "pod-hello" in (sandbox / "stdout").read_text()
+    framework.kill("pod-web", offer["agent_id"]["value"])
+    framework.wait_for_state("pod-web", "TASK_KILLED", 120)
