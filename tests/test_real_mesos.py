@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -311,3 +312,27 @@ def test_a_pod_of_two_tasks_of_one_executor_shares_one_vm(cluster, framework, im
     assert "pod-hello" in (sandbox / "stdout").read_text()
     framework.kill("pod-web", offer["agent_id"]["value"])
     framework.wait_for_state("pod-web", "TASK_KILLED", 120)
+
+
+def test_recover_destroys_an_orphan_the_agent_no_longer_knows(cluster, framework, image):  # noqa: F811
+    """The agent loses its checkpoints (its meta directory) while a task runs and starts as
+    a new agent: its recovery finds our container in `containers` but not in its own
+    state, so it is an orphan, which the agent destroys through us: the VM and everything
+    of the container go (the fixture's leak check sees the rest)."""
+    from mesos_hyper.state.record import Status
+    from vmctl.lifecycle import lookup
+
+    framework.launch(command_task("orphaned", image, "sleep 600"))
+    framework.wait_for_state("orphaned", "TASK_RUNNING", 240)
+    store = StateStore(cluster.agent_work / "mesos-hyper")
+    (record,) = store.list()
+    cluster.agent_proc.stop(signal.SIGKILL)
+    shutil.rmtree(cluster.agent_work / "meta")
+    cluster.restart_agent(signal.SIGKILL)  # it is down already: this starts it again
+    deadline = time.monotonic() + 120
+    while lookup(record.domain) is not None or any(
+        r.container_id == record.container_id and r.status != Status.TERMINATED
+        for r in store.list()
+    ):
+        assert time.monotonic() < deadline, cluster.agent_proc.tail()
+        time.sleep(1)
