@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from tests.real_mesos.cluster import ECP, MESOS_HOME, Cluster, running_cluster
 from tests.real_mesos.scheduler import Scheduler, command_task
 from tests.registry_fixtures import registry  # noqa: F401
 from tests.test_ecp_e2e import busybox_layer, image  # noqa: F401
+from tests.test_examples import file_server  # noqa: F401
 
 pytestmark = [pytest.mark.vm, pytest.mark.real_mesos]
 
@@ -40,7 +43,11 @@ def _gone(pid: int) -> bool:
 
 @contextlib.contextmanager
 def _checked_cluster(
-    tmp_path: Path, no_leaks, ecp: Path = ECP, extra_env: dict[str, str] | None = None
+    tmp_path: Path,
+    no_leaks,
+    ecp: Path = ECP,
+    extra_env: dict[str, str] | None = None,
+    agent_flags: tuple[str, ...] = (),
 ) -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="mh-test-real."))
     root.chmod(0o711)
@@ -53,7 +60,7 @@ def _checked_cluster(
     }
     no_leaks.watch_root(root)
     try:
-        with running_cluster(tmp_path, env, ecp) as running:
+        with running_cluster(tmp_path, env, ecp, agent_flags) as running:
             no_leaks.watch_state(running.agent_work / "mesos-hyper")
             yield running
         no_leaks.check()
@@ -336,3 +343,124 @@ def test_recover_destroys_an_orphan_the_agent_no_longer_knows(cluster, framework
     ):
         assert time.monotonic() < deadline, cluster.agent_proc.tail()
         time.sleep(1)
+
+
+# The agent host as frameworks reach it: an address of the pod network's test namespace,
+# reached from the root namespace (where the cluster, `deploy` and this test run) over a
+# veth the test makes; the agent advertises it (--hostname), so offers carry it and
+# `deploy` and Marathon-style checks reach host ports there.
+ROOT_END_IP, AGENT_HOST_IP = "192.168.78.1", "192.168.78.2"
+
+
+@pytest.fixture
+def reachable_cluster(tmp_path: Path, no_leaks, pod_network_namespace):
+    from pyroute2 import IPRoute
+
+    from tests.net_fixtures import _addr_up, _veth
+
+    root_end = "mhvr" + uuid.uuid4().hex[:8]
+    _veth(None, root_end, pod_network_namespace.host, "mhvagent")
+    try:
+        _addr_up(None, root_end, f"{ROOT_END_IP}/30")
+        _addr_up(pod_network_namespace.host, "mhvagent", f"{AGENT_HOST_IP}/30")
+        flags = (f"--hostname={AGENT_HOST_IP}",)
+        with _checked_cluster(tmp_path, no_leaks, agent_flags=flags) as running:
+            yield running
+    finally:
+        with IPRoute() as ipr, contextlib.suppress(Exception):
+            ipr.link("del", index=ipr.link_lookup(ifname=root_end)[0])  # its peer goes too
+
+
+RUNNING_ON = re.compile(r"^(\S+): TASK_RUNNING.* on (\S+) \(ports ([0-9,-]+)\)")
+
+
+def _deploy_example(cluster: Cluster, tmp_path: Path, app: dict, seconds: int):
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(app))
+    argv = [sys.executable, "-m", "mesos_hyper.cli", "deploy", str(path)]
+    return subprocess.Popen(
+        [*argv, "--master", cluster.master, "--for", str(seconds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _running(proc: subprocess.Popen[str], seen: list[str]) -> tuple[str, str, list[int]]:
+    """(task id, agent host, host ports) from deploy's line once the instance runs."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if match := RUNNING_ON.match(line):
+            ports = [int(p) for p in match.group(3).split(",") if p != "-"]
+            return match.group(1), match.group(2), ports
+    raise AssertionError("deploy ended before its instance ran:\n" + "".join(seen))
+
+
+def _retrying(fn, within: float = 60.0):
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return fn()
+        except (OSError, requests.RequestException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _finish(proc: subprocess.Popen[str], seen: list[str]) -> str:
+    out, _ = proc.communicate(timeout=400)
+    text = "".join(seen) + out
+    assert proc.returncode == 0, text
+    return text
+
+
+def test_web_bridge_deployed_answers_on_its_agent_host_port(reachable_cluster, tmp_path, image):  # noqa: F811
+    from tests.example_apps import load_example
+
+    app = load_example("web-bridge.json")
+    app["container"]["docker"]["image"] = image
+    proc, seen = _deploy_example(reachable_cluster, tmp_path, app, 60), []
+    task_id, host, (port,) = _running(proc, seen)
+    assert host == AGENT_HOST_IP
+    reply = _retrying(lambda: requests.get(f"http://{host}:{port}/", timeout=3))
+    assert reply.text == f"hello from {task_id}, reachable on {host}:{port}\n"
+    out = _finish(proc, seen)
+    # both checks: Marathon's HTTP one from deploy, the COMMAND one through the agent
+    assert f"HTTP check of http://{host}:{port}/ passed" in out and "healthy" in out, out
+    assert out.rstrip().endswith("1 of 1 instance(s) ran and were healthy"), out
+
+
+def test_host_net_deployed_serves_both_named_ports(reachable_cluster, tmp_path, image):  # noqa: F811
+    from tests.example_apps import load_example
+
+    app = load_example("host-net.json")
+    app["container"]["docker"]["image"] = image
+    proc, seen = _deploy_example(reachable_cluster, tmp_path, app, 60), []
+    _, host, (http_port, admin_port) = _running(proc, seen)
+    reply = _retrying(lambda: requests.get(f"http://{host}:{http_port}/", timeout=3))
+    assert reply.text == f"http on {http_port}, admin on {admin_port}\n"
+
+    def admin() -> bytes:
+        with socket.create_connection((host, admin_port), timeout=3) as sock:
+            return sock.recv(100)
+
+    assert _retrying(admin) == b"admin-ok\n"
+    out = _finish(proc, seen)
+    assert f"TCP check of {host}:{admin_port} passed" in out, out
+
+
+def test_batch_fetch_deployed_runs_what_it_fetched(reachable_cluster, tmp_path, image, file_server):  # noqa: F811
+    from tests.example_apps import load_example
+
+    app = load_example("batch-fetch.json")
+    app["container"]["docker"]["image"] = image
+    for item in app["fetch"]:
+        item["uri"] = item["uri"].replace(":8000/", f":{file_server}/")
+    proc, seen = _deploy_example(reachable_cluster, tmp_path, app, 300), []
+    out = _finish(proc, seen)  # it ends by itself: deploy returns when every instance ended
+    assert "TASK_FINISHED" in out and out.rstrip().endswith("1 of 1 instance(s) ran"), out
+    (record,) = StateStore(reachable_cluster.agent_work / "mesos-hyper").list()
+    assert (Path(record.sandbox) / "stdout").read_text() == (
+        "hello from an archive\ntool ran\nbatch-ok\n"
+    )

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,9 @@ def _wait_until(predicate: Any, timeout: float, what: str, proc: Process) -> Non
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path, env: Mapping[str, str], ecp: Path = ECP) -> Iterator[Cluster]:
+def running_cluster(
+    workdir: Path, env: Mapping[str, str], ecp: Path = ECP, agent_flags: Sequence[str] = ()
+) -> Iterator[Cluster]:
     """Master and agent up and the agent registered; both stopped on the way out."""
     why = missing()
     if why:
@@ -162,6 +164,7 @@ def running_cluster(workdir: Path, env: Mapping[str, str], ecp: Path = ECP) -> I
             "--executor_registration_timeout=2mins",
             "--recover=reconnect",
             "--strict=false",
+            *agent_flags,
         ],
         common,
         workdir / "agent.log",
