@@ -142,6 +142,25 @@ def test_deploy_runs_an_app_healthy_for_its_time_then_kills_it(cluster, image, t
     assert not [f for f in frameworks if f["name"].startswith("mesos-hyper deploy")]
 
 
+def test_deploy_kills_its_instances_on_ctrl_c(cluster, image, tmp_path):  # noqa: F811
+    app = {
+        "id": "/tests/interrupted",
+        "cmd": "exec sleep 600",
+        "cpus": 0.2,
+        "mem": 64,
+        "container": {"type": "DOCKER", "docker": {"image": image, "network": "HOST"}},
+        "portDefinitions": [],
+    }
+    proc, seen = _deploy_example(cluster, tmp_path, app, 600), []
+    _running(proc, seen)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C on its terminal sends
+    out, _ = proc.communicate(timeout=180)
+    text = "".join(seen) + out
+    assert proc.returncode == 0, text  # it ran, and the app has no checks
+    assert "interrupted" in text and "killing 1 instance(s)" in text, text
+    assert "TASK_KILLED" in text, text
+
+
 def _execute(
     cluster: Cluster, name: str, ref: str, containerizer: str, command: str, *extra: str
 ) -> subprocess.Popen[str]:
