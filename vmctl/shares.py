@@ -30,7 +30,7 @@ TAGS = ("sandbox",)  # the shares a pool VM has mount points for (the pod execut
 POOL_TAG = "mh.pool"  # the virtiofs tag of a pool VM's share; the guest mounts it at boot
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
 MS_SHARED = 1 << 20
-MNT_DETACH = 2
+MNT_DETACH, UMOUNT_NOFOLLOW = 2, 8
 LIBVIRTD_PIDFILE = Path("/run/libvirtd.pid")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -44,7 +44,8 @@ def _mount(source: str | None, target: Path, flags: int) -> None:
 
 
 def _umount(target: Path) -> None:
-    if _libc.umount2(str(target).encode(), MNT_DETACH) != 0:
+    """Lazily (virtiofsd may still hold it), and never through a symlink at ``target``."""
+    if _libc.umount2(str(target).encode(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
         err = ctypes.get_errno()
         if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
             raise VMError(f"umount {target}: {os.strerror(err)}")
@@ -114,7 +115,8 @@ def attach(name: str, tag: str, source: Path) -> None:
 
 
 def release(name: str) -> None:
-    """Unmount (lazily: virtiofsd may still hold them) and remove; idempotent."""
+    """Unmount and remove; idempotent. The VM's directory was bound read-only before the
+    guest ran, so nothing in it but the sandbox's contents is the guest's doing."""
     path = vm_dir(name)
     if not path.is_dir():
         return
