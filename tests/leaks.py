@@ -13,6 +13,7 @@ pidfds; nothing sleeps on a clock.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -117,15 +118,23 @@ def process_probe(kinds: Mapping[str, Callable[[list[bytes]], bool]] = PROCESS_K
 def waiting_pool_vms() -> set[str]:
     """Warm-pool VMs that are idle or booting, in any pool (the suite's, or one a set-up
     step filled): the pool's, not a test's leftovers. A claimed one that outlives its task
-    is a leak like any other VM."""
+    is a leak like any other VM.
+
+    A VM the filler is booting has its tap and share before libvirt has its domain, so
+    the entries of the pools in sight (those of our domains, and this environment's)
+    are what counts, not the domains.
+    """
     from vmctl.lifecycle import list_ours
 
-    names = set()
-    for info in list_ours():
-        pool = info.metadata.get("pool")
-        if pool and any((Path(pool) / d / info.name).is_dir() for d in ("idle", "filling")):
-            names.add(info.name)
-    return names
+    infos = list_ours()
+    pools = {Path(p) for info in infos if (p := info.metadata.get("pool"))}
+    pools.add(Paths.from_env().pool)
+    waiting: set[str] = set()
+    for pool in pools:
+        for state in ("idle", "filling"):
+            with contextlib.suppress(OSError):
+                waiting.update(entry.name for entry in (pool / state).iterdir())
+    return waiting
 
 
 def virtiofsd_vm(argv: list[bytes]) -> str | None:
