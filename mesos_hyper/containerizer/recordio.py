@@ -8,17 +8,18 @@ pipe, so we read exactly the length and the payload, never to EOF.
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, TypeVar
-
-from google.protobuf.message import DecodeError, Message
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from mesos_hyper.errors import HyperError
+
+if TYPE_CHECKING:  # the polled calls frame records and never load protobuf (proto.wire)
+    from google.protobuf.message import Message
 
 _LENGTH = struct.Struct("=I")
 MAX_RECORD_SIZE = 64 * 1024 * 1024
 """Bound on one record: a Launch is a few KiB; anything near this is garbage."""
 
-M = TypeVar("M", bound=Message)
+M = TypeVar("M", bound="Message")
 
 
 class ProtocolError(HyperError):
@@ -67,6 +68,8 @@ def write_record(fp: BinaryIO, data: bytes) -> None:
 
 def parse(message_cls: type[M], data: bytes) -> M:
     """Decode ``data`` as ``message_cls``, insisting on every required field."""
+    from google.protobuf.message import DecodeError
+
     name = message_cls.DESCRIPTOR.full_name
     message = message_cls()
     try:

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -27,7 +26,6 @@ from typing import Any
 from mesos_hyper import log
 from mesos_hyper.errors import NotFoundError, UsageError
 from mesos_hyper.fsutil import atomic_write
-from mesos_hyper.state.inotify import DirectoryWatch
 from mesos_hyper.state.locks import flocked
 from mesos_hyper.state.record import (
     AlreadyExistsError,
@@ -215,6 +213,8 @@ class StateStore:
 
     def remove(self, container_id: str) -> None:
         """Delete the record and its directory; NotFoundError if there is none."""
+        import shutil  # here, as DirectoryWatch in wait: the polled calls only read
+
         directory = self._dir(container_id)
         with self._store_lock(), self._container_locked(container_id):
             shutil.rmtree(directory)
@@ -257,6 +257,8 @@ class StateStore:
         NotFoundError if the record does not exist or is removed while we wait;
         WaitTimeoutError (a StateError and a TimeoutError) if ``timeout`` seconds pass.
         """
+        from mesos_hyper.state.inotify import DirectoryWatch  # ctypes: see remove
+
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             watch = DirectoryWatch(self._dir(container_id))
