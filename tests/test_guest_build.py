@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,72 @@ def test_probe_without_usable_kvm_falls_back_to_tcg(tmp_path, monkeypatch):
     assert accel.domain_type(paths) == "qemu"
     cached = json.loads((paths.guest / "accel.json").read_text())
     assert cached["domain_type"] == "qemu" and "/dev/kvm" in cached["why"]
+
+
+def _fake_probes(monkeypatch, kvm: str, tcg: str) -> None:
+    """Probe VMs replaced by shell commands that behave as a guest would under each."""
+    scripts = {"kvm": kvm, "tcg": tcg}
+    monkeypatch.setattr(accel, "_kvm_openable", lambda: True)
+    monkeypatch.setattr(accel, "probe_command", lambda _k, _i, name: ["sh", "-c", scripts[name]])
+
+
+OK = f"echo booting; echo {accel.MARKER.decode()}"
+HANG = "exec sleep 600"
+
+
+def test_probe_takes_kvm_when_it_reaches_init_first_and_stops_the_tcg_guest(monkeypatch):
+    _fake_probes(monkeypatch, kvm=f"sleep 0.3; {OK}", tcg=HANG)
+    chosen, why = accel.probe(Path("k"), Path("i"))
+    assert chosen == "kvm", why
+    assert why.startswith("KVM reached init in") and "TCG had not" in why
+    assert not _sleepers(), "the losing probe VM was left running"
+
+
+def test_probe_takes_tcg_when_kvm_hangs_as_nested_kvm_does_here(monkeypatch):
+    _fake_probes(monkeypatch, kvm=HANG, tcg=f"sleep 0.3; {OK}")
+    assert accel.probe(Path("k"), Path("i"))[0] == "tcg"
+    assert not _sleepers()
+
+
+def test_probe_waits_past_a_failed_kvm_for_tcg_and_says_why(monkeypatch):
+    _fake_probes(monkeypatch, kvm="echo 'failed to initialize kvm'; exit 1", tcg=f"sleep 1; {OK}")
+    chosen, why = accel.probe(Path("k"), Path("i"))
+    assert chosen == "tcg"
+    assert "KVM failed (exit 1): failed to initialize kvm" in why
+
+
+def test_a_slow_kvm_still_wins_over_a_slower_tcg(monkeypatch):
+    """KVM inside a TCG-emulated node: slower than any fixed short timeout, but faster
+    than nested TCG (26 s against 96 s, scaled down here)."""
+    _fake_probes(monkeypatch, kvm=f"sleep 2; {OK}", tcg=f"sleep 6; {OK}")
+    assert accel.probe(Path("k"), Path("i"), timeout_s=30)[0] == "kvm"
+
+
+def test_probe_with_neither_at_init_in_time_falls_back_to_tcg_and_stops_both(monkeypatch):
+    _fake_probes(monkeypatch, kvm=HANG, tcg=HANG)
+    chosen, why = accel.probe(Path("k"), Path("i"), timeout_s=1)
+    assert chosen == "tcg"
+    assert why == "KVM not at init within 1s; TCG not at init within 1s"
+    assert not _sleepers()
+
+
+def test_the_real_guest_reaches_init_in_the_probe():
+    paths = Paths.from_env()
+    chosen, why = accel.probe(paths.kernel, paths.initramfs)
+    assert chosen in ("kvm", "tcg")
+    assert "reached init" in why, why
+
+
+def _sleepers() -> list[int]:
+    """Our fake probes still there: children of this process (reaped ones are gone)."""
+    import os
+
+    children = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            children.append(int(pid))
+    return children
