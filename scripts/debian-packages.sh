@@ -1,5 +1,13 @@
 # Sourced by the set-up scripts: ensure_packages PKG... installs the Debian packages that
 # are missing (one apt-get run, quiet), and says which; nothing when all are there.
+
+# what mesos-hyper itself needs on a host (scripts/install.sh; the cluster's box has them)
+MESOS_HYPER_PACKAGES=(
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
+  busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio kmod procps
+  gcc libc6-dev python3-venv python3-dev curl ca-certificates tini
+)
+
 ensure_packages() {
   local missing=() pkg
   for pkg in "$@"; do

@@ -3,7 +3,14 @@
 # Idempotent: a second run checks each step and changes nothing that is already right.
 #   scripts/install.sh          install only
 #   scripts/install.sh demo     install, then run the demo image in a VM
+#   scripts/install.sh node     install for a cluster node (Vagrantfile): without the test
+#                               tools and pymesos, which only a developer's host needs
 set -euo pipefail
+MODE=${1:-}
+case "$MODE" in
+  "" | demo | node) ;;
+  *) echo "usage: scripts/install.sh [demo|node]" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -14,26 +21,23 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
 
-PACKAGES=(
-  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
-  busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio kmod procps
-  gcc libc6-dev python3-venv python3-dev curl ca-certificates tini
-)
 . scripts/debian-packages.sh
-ensure_packages "${PACKAGES[@]}"
+ensure_packages "${MESOS_HYPER_PACKAGES[@]}"
 
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+requirement=".[test]"
+[ "$MODE" = node ] && requirement="."
+stamp=.venv/.installed-$(printf '%s' "$requirement" | cat pyproject.toml - | sha256sum | cut -c1-16)
 if [ ! -e "$stamp" ]; then
   say "creating the virtualenv in $REPO/.venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[test]"
+  .venv/bin/pip install -q -e "$requirement"
   rm -f .venv/.installed-*
   touch "$stamp"
 else
   say "virtualenv: up to date"
 fi
-bash scripts/install-pymesos.sh .venv
+[ "$MODE" = node ] || bash scripts/install-pymesos.sh .venv
 for tool in mesos-hyper mesos-hyper-containerizer; do
   ln -sfn "$REPO/.venv/bin/$tool" "/usr/local/bin/$tool"
 done
@@ -78,7 +82,7 @@ for ref, image in json.load(open("examples/pod-two-tasks.json"))["images"].items
                    check=True, stdout=subprocess.DEVNULL)
 PY
 
-if [ "${1:-}" = demo ]; then
+if [ "$MODE" = demo ]; then
   say "host kernel: $(uname -r)"
   say "running $DEMO_IMAGE in its own VM"
   .venv/bin/mesos-hyper run "$DEMO_IMAGE"
