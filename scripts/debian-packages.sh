@@ -9,9 +9,12 @@ MESOS_HYPER_PACKAGES=(
 )
 
 ensure_packages() {
-  local missing=() pkg
+  local missing=() installed pkg
+  # one dpkg-query for all: one per package took 20 s in a TCG node
+  installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null |
+    awk '/ ok installed$/ {printf "%s ", $1}' || true)"
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    [[ $installed == *" $pkg "* ]] || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     printf '==> Debian packages: all present\n' >&2

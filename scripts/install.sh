@@ -45,7 +45,8 @@ done
 say "preparing the host (guest kernel + initramfs, KVM probe, libvirtd)"
 .venv/bin/mesos-hyper host up
 
-if ! curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
+registry_up() { curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; }
+if ! registry_up; then
   say "starting a local Docker registry on $REGISTRY"
   mkdir -p /etc/mesos-hyper "$STATE/registry" /var/log/mesos-hyper
   cat > /etc/mesos-hyper/registry.yml <<YML
@@ -60,13 +61,33 @@ storage:
 http:
   addr: $REGISTRY
 YML
-  setsid nohup docker-registry serve /etc/mesos-hyper/registry.yml \
-    >>/var/log/mesos-hyper/registry.log 2>&1 < /dev/null &
-  for _ in $(seq 1 50); do
-    curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null && break
+  if [ -d /run/systemd/system ]; then
+    # the package's own unit serves :5000 with its own config (and auth): not ours
+    systemctl disable -q --now docker-registry.service 2>/dev/null || true
+    # a unit, so that it starts again at boot (the Vagrant cluster's agents reboot)
+    cat > /etc/systemd/system/mesos-hyper-registry.service <<UNIT
+[Unit]
+Description=mesos-hyper's local Docker registry ($REGISTRY)
+After=network.target
+
+[Service]
+ExecStart=/usr/bin/docker-registry serve /etc/mesos-hyper/registry.yml
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl daemon-reload
+    systemctl enable -q --now mesos-hyper-registry
+  else
+    setsid nohup docker-registry serve /etc/mesos-hyper/registry.yml \
+      >>/var/log/mesos-hyper/registry.log 2>&1 < /dev/null &
+  fi
+  for _ in $(seq 1 150); do
+    registry_up && break
     sleep 0.2
   done
-  curl -fsS -o /dev/null "http://$REGISTRY/v2/" || { echo "registry did not start" >&2; exit 1; }
+  registry_up || { echo "registry did not start" >&2; exit 1; }
 else
   say "registry on $REGISTRY: running"
 fi
