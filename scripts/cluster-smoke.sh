@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The test cluster's end-to-end check (docs/cluster.md), each step timed:
+#   1. prepare the host (box, Mesos runtime, wheels)     5. kill the instances
+#   2. vagrant up                                         6. nothing left in the agents
+#   3. every agent registered with the master             7. vagrant destroy -f
+#   4. deploy examples/web-bridge.json through zk:// and curl each instance from the host
+# Run as root from anywhere: bash scripts/cluster-smoke.sh
+# MESOS_HYPER_AGENTS=N sets the agents (default 2); KEEP_CLUSTER=1 skips the destroy.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+AGENTS=${MESOS_HYPER_AGENTS:-2}
+MASTER_IP=$(ruby -r ./scripts/cluster/settings -e 'puts MesosHyperCluster::MASTER_IP')
+ZK=$(ruby -r ./scripts/cluster/settings -e 'puts MesosHyperCluster.zk_url')
+PY=.venv/bin/python
+LOG_DIR=$(mktemp -d /tmp/cluster-smoke.XXXXXX)
+export VAGRANT_DEFAULT_PROVIDER=libvirt MESOS_HYPER_AGENTS=$AGENTS
+say() { printf '==> cluster-smoke: %s\n' "$*" >&2; }
+TIMES=()
+STEP=start
+started_all=$SECONDS
+
+# timed NAME COMMAND...
+timed() {
+  STEP=$1
+  shift
+  local started=$SECONDS
+  say "$STEP"
+  "$@"
+  TIMES+=("$(printf '%-44s %5d s' "$STEP" $((SECONDS - started)))")
+}
+
+report() {
+  local status=$?
+  set +e
+  if [ "$status" -ne 0 ]; then
+    say "FAILED at: $STEP (logs in $LOG_DIR)"
+  fi
+  if [ -n "${DEPLOY_PID:-}" ] && kill -0 "$DEPLOY_PID" 2>/dev/null; then
+    kill -INT "$DEPLOY_PID"
+    wait "$DEPLOY_PID"
+  fi
+  if [ "${KEEP_CLUSTER:-0}" != 1 ] && [ "$STEP" != "vagrant destroy" ]; then
+    local started=$SECONDS
+    vagrant destroy -f >"$LOG_DIR/destroy.log" 2>&1
+    TIMES+=("$(printf '%-44s %5d s' "vagrant destroy (cleanup)" $((SECONDS - started)))")
+  fi
+  printf '\n%s\n' "cluster smoke, $AGENTS agent(s): $([ "$status" = 0 ] && echo passed || echo FAILED)"
+  printf '  %s\n' "${TIMES[@]}"
+  printf '  %-44s %5d s\n' "total" $((SECONDS - started_all))
+  exit "$status"
+}
+trap report EXIT
+
+agents_registered() {
+  local deadline=$((SECONDS + 600)) active
+  while :; do
+    active=$(curl -fsS --max-time 10 "http://$MASTER_IP:5050/state" 2>/dev/null |
+      "$PY" -c 'import json,sys; print(sum(1 for s in json.load(sys.stdin)["slaves"] if s["active"]))' \
+      2>/dev/null || echo 0)
+    say "agents registered: $active of $AGENTS"
+    [ "$active" -ge "$AGENTS" ] && return 0
+    [ "$SECONDS" -lt "$deadline" ] || { echo "only $active of $AGENTS agents registered" >&2; return 1; }
+    sleep 10
+  done
+}
+
+deploy_and_curl() {
+  # one instance per agent: the app's 64 MiB fit each agent's offer
+  "$PY" -u -m mesos_hyper.cli deploy examples/web-bridge.json --master "$ZK" \
+    --instances "$AGENTS" --for 1800 >"$LOG_DIR/deploy.log" 2>&1 &
+  DEPLOY_PID=$!
+  local deadline=$((SECONDS + 1200)) running
+  while :; do
+    running=$(grep -cE ': TASK_RUNNING.* on [^ ]+ \(ports [0-9]+' "$LOG_DIR/deploy.log" || true)
+    [ "$running" -ge "$AGENTS" ] && break
+    kill -0 "$DEPLOY_PID" 2>/dev/null || { cat "$LOG_DIR/deploy.log" >&2; return 1; }
+    [ "$SECONDS" -lt "$deadline" ] || { cat "$LOG_DIR/deploy.log" >&2; return 1; }
+    sleep 5
+  done
+  cat "$LOG_DIR/deploy.log" >&2
+  local task host port reply
+  while read -r task host port; do
+    reply=$(curl -fsS --max-time 20 --retry 5 --retry-delay 3 --retry-all-errors \
+      "http://$host:$port/")
+    say "curl http://$host:$port/ -> $reply"
+    [ "$reply" = "hello from $task, reachable on $host:$port" ] ||
+      { echo "unexpected answer from $task" >&2; return 1; }
+  done < <(sed -nE 's/^([^ ]+): TASK_RUNNING.* on ([^ ]+) \(ports ([0-9]+).*/\1 \2 \3/p' \
+    "$LOG_DIR/deploy.log")
+}
+
+kill_instances() {
+  kill -INT "$DEPLOY_PID"
+  local status=0
+  wait "$DEPLOY_PID" || status=$?
+  DEPLOY_PID=
+  cat "$LOG_DIR/deploy.log" >&2
+  grep -q "killing $AGENTS instance(s)" "$LOG_DIR/deploy.log" ||
+    { echo "deploy did not kill the instances" >&2; return 1; }
+  # deploy exits 0 only when every instance ran and was healthy
+  [ "$status" = 0 ] || { echo "deploy exited $status" >&2; return 1; }
+}
+
+# what a killed task must not leave on its agent: its VM, tap, nft rules, executor
+LEFTOVERS='set -e
+virsh -q list --all --name | grep "^mh-" | grep -v "^mh-pool-" | sed "s/^/domain: /" || true
+ip -o link | grep -oE " mht[0-9a-f]{12}\b" | sed "s/^/tap:/" || true
+nft -a list ruleset 2>/dev/null | grep -oE "comment \"mh:[^\"]+\"" | sort -u | sed "s/^/nft rule: /" || true
+pgrep -af "mesos_hyper.executor" | sed "s/^/executor: /" || true'
+
+nothing_left() {
+  local node left bad=0 deadline=$((SECONDS + 120))
+  for i in $(seq 1 "$AGENTS"); do
+    node=agent$i
+    while :; do
+      left=$(vagrant ssh "$node" -c "sudo bash -c '$LEFTOVERS'" 2>/dev/null | tr -d '\r')
+      [ -z "$left" ] && break
+      [ "$SECONDS" -lt "$deadline" ] || break
+      sleep 5
+    done
+    if [ -n "$left" ]; then
+      printf '%s left:\n%s\n' "$node" "$left" >&2
+      bad=1
+    else
+      say "$node: nothing left"
+    fi
+  done
+  return "$bad"
+}
+
+timed "prepare the host (scripts/cluster/prepare.sh)" bash scripts/cluster/prepare.sh
+timed "vagrant up ($((AGENTS + 1)) nodes)" bash -c "vagrant up >'$LOG_DIR/up.log' 2>&1 ||
+  { tail -40 '$LOG_DIR/up.log' >&2; exit 1; }"
+grep -h "agent ready\|master ready\|done in" "$LOG_DIR/up.log" | sed 's/^/    /' >&2 || true
+timed "all $AGENTS agents registered" agents_registered
+timed "deploy web-bridge via zk://, curl each" deploy_and_curl
+timed "kill the instances" kill_instances
+timed "nothing left in the agents" nothing_left
+if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+  timed "vagrant destroy" vagrant destroy -f
+fi
