@@ -25,6 +25,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even if up to date")
     build.set_defaults(func=_build_guest)
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check that this host can run tasks; one line per check, with its fix",
+        description="Checks the accelerator, the guest, libvirtd, virtiofsd, the pod network "
+        "and free disk, and optionally a registry and a Mesos agent's flags. Exits 1 when a "
+        "check fails that blocks launches (FAIL); warnings (warn) do not.",
+    )
+    doctor.add_argument("--image", help="also check that this image's registry serves it")
+    flags = doctor.add_mutually_exclusive_group()
+    flags.add_argument(
+        "--agent-flags",
+        metavar="FLAGS",
+        help="also check these mesos-agent flags, e.g. '--containerizers=external ...'",
+    )
+    flags.add_argument(
+        "--agent", action="store_true", help="also check the flags of the running mesos-agent"
+    )
+    doctor.set_defaults(func=_doctor)
+
 
 def _build_guest(args: argparse.Namespace) -> int:
     artifacts = build_guest(config.Paths.from_env().guest, force=args.force)
@@ -50,3 +69,31 @@ def _up(args: argparse.Namespace) -> int:
     else:
         print("warm pool: off (MESOS_HYPER_POOL_SIZE=0)")
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import sys
+
+    from mesos_hyper.errors import HyperError
+    from mesos_hyper.host import doctor
+
+    agent = None
+    if args.agent_flags is not None:
+        agent = doctor.split_flags(args.agent_flags)
+    elif args.agent:
+        agent = doctor.running_agent_flags()
+        if agent is None:
+            raise HyperError("--agent: no mesos-agent runs here (give --agent-flags instead)")
+    progress = sys.stderr.isatty()
+
+    def say(what: str) -> None:
+        if progress:
+            print(f"\r\033[K{what}...", end="", file=sys.stderr, flush=True)
+
+    findings = doctor.run(config.Paths.from_env(), image=args.image, agent=agent, progress=say)
+    say("")
+    for finding in findings:
+        print(finding.line())
+    failed = [f for f in findings if f.level is doctor.Level.FAIL]
+    print(f"{len(failed)} blocking problem(s)" if failed else "this host can run tasks")
+    return 1 if failed else 0
