@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import socket
 from typing import Any
 
@@ -65,6 +66,10 @@ def _deploy(args: argparse.Namespace) -> int:
         raise HyperError("--instances must be at least 1")
     if args.for_seconds is not None and args.for_seconds <= 0:
         raise HyperError("--for must be a positive number of seconds")
+    # Ctrl-C or SIGINT ends the instances (see _end) even where SIGINT came in ignored, as
+    # it does for a script's background job: pymesos chains to the handler it finds at
+    # import, and an ignored one made it fail with a TypeError
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from pymesos import MesosSchedulerDriver
     except ImportError as err:
