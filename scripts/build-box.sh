@@ -174,6 +174,20 @@ EOF
 tar -C "$work" -cf "$box.tmp" metadata.json Vagrantfile box.img
 mv "$box.tmp" "$box"
 vagrant box add --force --name "$BOX_NAME" "$box" >&2
+# vagrant-libvirt uploads each build of the box into the `default` pool on first use and
+# never removes one: drop earlier uploads that no node's disk is backed by
+if virsh -q pool-info default >/dev/null 2>&1; then
+  prefix="${BOX_NAME//\//-VAGRANTSLASH-}_vagrant_box_image_"
+  volumes=$(virsh -q vol-list default | awk '{print $2}')
+  backing=$(for v in $volumes; do qemu-img info -U "$v" 2>/dev/null; done |
+    sed -n 's/^backing file: //p')
+  for v in $volumes; do
+    case "$(basename "$v")" in "$prefix"*) ;; *) continue ;; esac
+    if ! grep -qxF "$v" <<<"$backing"; then
+      virsh -q vol-delete --pool default "$(basename "$v")" >/dev/null && say "removed the old upload $(basename "$v")"
+    fi
+  done
+fi
 rm -f "$OUT"/.added-*
 touch "$OUT/.added-$version"
 trap - ERR

@@ -3,7 +3,8 @@
 #   1. prepare the host (box, Mesos runtime, wheels)     5. kill the instances
 #   2. vagrant up                                         6. nothing left in the agents
 #   3. every agent registered with the master             7. vagrant destroy -f
-#   4. deploy examples/web-bridge.json through zk:// and curl each instance from the host
+#   4. deploy examples/web-bridge.json through zk:// (2N-1 instances, so that each of the N
+#      agents runs one) and curl each instance from the host
 # Run as root from anywhere: bash scripts/cluster-smoke.sh
 # MESOS_HYPER_AGENTS=N sets the agents (default 2); KEEP_CLUSTER=1 skips the destroy.
 set -euo pipefail
@@ -65,15 +66,18 @@ agents_registered() {
   done
 }
 
+# an agent offers 1 CPU by default and an instance takes 0.5: 2N-1 instances cannot all fit
+# on fewer than N agents, so every agent runs one
+INSTANCES=$((2 * AGENTS - 1))
+
 deploy_and_curl() {
-  # one instance per agent: the app's 64 MiB fit each agent's offer
   "$PY" -u -m mesos_hyper.cli deploy examples/web-bridge.json --master "$ZK" \
-    --instances "$AGENTS" --for 1800 >"$LOG_DIR/deploy.log" 2>&1 &
+    --instances "$INSTANCES" --for 1800 >"$LOG_DIR/deploy.log" 2>&1 &
   DEPLOY_PID=$!
   local deadline=$((SECONDS + 1200)) running
   while :; do
     running=$(grep -cE ': TASK_RUNNING.* on [^ ]+ \(ports [0-9]+' "$LOG_DIR/deploy.log" || true)
-    [ "$running" -ge "$AGENTS" ] && break
+    [ "$running" -ge "$INSTANCES" ] && break
     kill -0 "$DEPLOY_PID" 2>/dev/null || { cat "$LOG_DIR/deploy.log" >&2; return 1; }
     [ "$SECONDS" -lt "$deadline" ] || { cat "$LOG_DIR/deploy.log" >&2; return 1; }
     sleep 5
@@ -88,6 +92,22 @@ deploy_and_curl() {
       { echo "unexpected answer from $task" >&2; return 1; }
   done < <(sed -nE 's/^([^ ]+): TASK_RUNNING.* on ([^ ]+) \(ports ([0-9]+).*/\1 \2 \3/p' \
     "$LOG_DIR/deploy.log")
+  # deploy counts an instance only once all its checks passed: the app's HTTP check
+  # (probed by deploy) and its COMMAND check (run by the agent)
+  local task
+  deadline=$((SECONDS + 600))
+  for task in $(sed -nE 's/^([^ ]+): TASK_RUNNING.* on .*/\1/p' "$LOG_DIR/deploy.log"); do
+    until grep -q "^$task: HTTP check of .* passed" "$LOG_DIR/deploy.log" &&
+      grep -q "^$task: TASK_RUNNING healthy" "$LOG_DIR/deploy.log"; do
+      [ "$SECONDS" -lt "$deadline" ] || { echo "$task never became healthy" >&2; return 1; }
+      sleep 5
+    done
+    say "$task: healthy"
+  done
+  local hosts
+  hosts=$(sed -nE 's/^[^ ]+: TASK_RUNNING.* on ([^ ]+) \(ports.*/\1/p' "$LOG_DIR/deploy.log" |
+    sort -u | wc -l)
+  [ "$hosts" -eq "$AGENTS" ] || { echo "instances ran on $hosts of $AGENTS agents" >&2; return 1; }
 }
 
 kill_instances() {
@@ -96,25 +116,19 @@ kill_instances() {
   wait "$DEPLOY_PID" || status=$?
   DEPLOY_PID=
   cat "$LOG_DIR/deploy.log" >&2
-  grep -q "killing $AGENTS instance(s)" "$LOG_DIR/deploy.log" ||
+  grep -q "killing $INSTANCES instance(s)" "$LOG_DIR/deploy.log" ||
     { echo "deploy did not kill the instances" >&2; return 1; }
   # deploy exits 0 only when every instance ran and was healthy
   [ "$status" = 0 ] || { echo "deploy exited $status" >&2; return 1; }
 }
-
-# what a killed task must not leave on its agent: its VM, tap, nft rules, executor
-LEFTOVERS='set -e
-virsh -q list --all --name | grep "^mh-" | grep -v "^mh-pool-" | sed "s/^/domain: /" || true
-ip -o link | grep -oE " mht[0-9a-f]{12}\b" | sed "s/^/tap:/" || true
-nft -a list ruleset 2>/dev/null | grep -oE "comment \"mh:[^\"]+\"" | sort -u | sed "s/^/nft rule: /" || true
-pgrep -af "mesos_hyper.executor" | sed "s/^/executor: /" || true'
 
 nothing_left() {
   local node left bad=0 deadline=$((SECONDS + 120))
   for i in $(seq 1 "$AGENTS"); do
     node=agent$i
     while :; do
-      left=$(vagrant ssh "$node" -c "sudo bash -c '$LEFTOVERS'" 2>/dev/null | tr -d '\r')
+      left=$(vagrant ssh "$node" -c "sudo bash /vagrant/scripts/cluster/leftovers.sh" \
+        2>/dev/null | tr -d '\r')
       [ -z "$left" ] && break
       [ "$SECONDS" -lt "$deadline" ] || break
       sleep 5
@@ -134,7 +148,7 @@ timed "vagrant up ($((AGENTS + 1)) nodes)" bash -c "vagrant up >'$LOG_DIR/up.log
   { tail -40 '$LOG_DIR/up.log' >&2; exit 1; }"
 grep -h "agent ready\|master ready\|done in" "$LOG_DIR/up.log" | sed 's/^/    /' >&2 || true
 timed "all $AGENTS agents registered" agents_registered
-timed "deploy web-bridge via zk://, curl each" deploy_and_curl
+timed "deploy web-bridge via zk://, curl each, healthy" deploy_and_curl
 timed "kill the instances" kill_instances
 timed "nothing left in the agents" nothing_left
 if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
