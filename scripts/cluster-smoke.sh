@@ -6,7 +6,9 @@
 #   4. deploy examples/web-bridge.json through zk:// (2N-1 instances, so that each of the N
 #      agents runs one) and curl each instance from the host
 # Run as root from anywhere: bash scripts/cluster-smoke.sh
-# MESOS_HYPER_AGENTS=N sets the agents (default 2); KEEP_CLUSTER=1 skips the destroy.
+# MESOS_HYPER_AGENTS=N sets the agents (default 2); KEEP_CLUSTER=1 skips the destroy;
+# SMOKE_RESTART=1 also halts the cluster after step 6, brings it up again (no provisioning:
+# the units start at boot) and repeats steps 3 to 6 on it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -151,6 +153,16 @@ timed "all $AGENTS agents registered" agents_registered
 timed "deploy web-bridge via zk://, curl each, healthy" deploy_and_curl
 timed "kill the instances" kill_instances
 timed "nothing left in the agents" nothing_left
+if [ "${SMOKE_RESTART:-0}" = 1 ]; then
+  timed "vagrant halt" bash -c "vagrant halt >'$LOG_DIR/halt.log' 2>&1 ||
+    { tail -20 '$LOG_DIR/halt.log' >&2; exit 1; }"
+  timed "vagrant up again (units start at boot)" bash -c "vagrant up --no-provision \
+    >'$LOG_DIR/up-again.log' 2>&1 || { tail -40 '$LOG_DIR/up-again.log' >&2; exit 1; }"
+  timed "all $AGENTS agents registered again" agents_registered
+  timed "deploy again, curl each, healthy" deploy_and_curl
+  timed "kill the instances again" kill_instances
+  timed "nothing left in the agents again" nothing_left
+fi
 if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
   timed "vagrant destroy" vagrant destroy -f
 fi
