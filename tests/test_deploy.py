@@ -92,6 +92,24 @@ def test_offers_that_fit_launch_instances_and_the_rest_are_declined():
     assert len(driver.launched[1][1]) == 1 and driver.suppressed  # all 3 launched
 
 
+def test_what_no_offer_had_is_said_per_agent():
+    app = load_example("web-bridge.json")  # 0.5 cpus, 64 mem, one host port
+    deployment = Deployment(app, 2, say=lambda _line: None)
+    driver = FakeDriver()
+    deployment.resourceOffers(driver, [offer(1, cpus=0.2, mem=32)])
+    assert not driver.launched and not deployment.all_launched()
+    assert deployment.summary() == (
+        0,
+        ["2 instance(s) never got an offer that fits "
+         "(agent-1: cpus: 0.5 needed, 0.2 offered, mem: 64 needed, 32 offered)"],
+    )  # fmt: skip
+    deployment.resourceOffers(driver, [offer(2, ports=None)])
+    assert "(agent-1: 1 ports needed, not enough of the 0 offered)" in deployment.summary()[1][0]
+    deployment.resourceOffers(driver, [offer(3, cpus=0.5)])  # one fits; the line is kept
+    assert len(deployment.instances) == 1
+    assert deployment.summary()[1][-1].startswith("1 instance(s) never got an offer that fits")
+
+
 def test_states_and_health_decide_the_outcome():
     app = load_example("batch-fetch.json")
     app.pop("healthChecks", None)
@@ -154,3 +172,28 @@ def test_a_bad_app_is_refused_before_any_framework_registers(tmp_path, content, 
     )
     assert res.returncode != 0
     assert expect in res.stderr.decode(), res.stderr.decode()
+
+
+def test_an_unreachable_master_is_a_clear_error_after_the_register_timeout(tmp_path):
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps(load_example("web-bridge.json")))
+    argv = [sys.executable, "-m", "mesos_hyper.cli", "deploy", str(app)]
+    res = subprocess.run(
+        [*argv, "--master", f"127.0.0.1:{free_port()}", "--register-timeout", "3"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert res.returncode == 1
+    assert "registered us in 3s" in res.stderr.decode(), res.stderr.decode()
+
+
+def test_an_unknown_field_is_refused_before_any_framework_registers(tmp_path):
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps({**load_example("web-bridge.json"), "healthcheck": []}))
+    res = subprocess.run(
+        [sys.executable, "-m", "mesos_hyper.cli", "deploy", str(app), "--master", "127.0.0.1:1"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert res.returncode != 0
+    assert "unknown field 'healthcheck' (did you mean 'healthChecks'?)" in res.stderr.decode()

@@ -582,3 +582,30 @@ def test_number_and_time_formats():
         "1.0E-4",
     ]
     assert joda_timestamp("2016-10-05T12:00:00.123456+02:00") == "2016-10-05T10:00:00.123Z"
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"healthcheck": []}, "unknown field 'healthcheck' \\(did you mean 'healthChecks'\\?\\)"),
+        ({"memory": 64}, "unknown field 'memory' \\(did you mean 'mem'\\?\\)"),
+        (
+            {"container": {"docker": {"image": "i", "portMapings": []}}},
+            "'container.docker.portMapings' \\(did you mean 'portMappings'\\?\\)",
+        ),
+        (
+            {"healthChecks": [{"protocol": "TCP"}, {"protocol": "TCP", "intervalSecs": 3}]},
+            "'healthChecks\\[1\\].intervalSecs' \\(did you mean 'intervalSeconds'\\?\\)",
+        ),
+        ({"zzz": 1}, "unknown field 'zzz'$"),
+    ],
+)
+def test_an_unknown_field_is_refused_with_the_close_name(extra, match):
+    with pytest.raises(UnsupportedAppError, match=match):
+        convert({"id": "/a", "cmd": "x", **extra})
+
+
+def test_what_get_v2_apps_returns_deploys_as_it_is():
+    app = docker_app(tasksRunning=2, deployments=[], versionInfo={"lastScalingAt": "x"})
+    app["tasks"] = [{"id": "old"}]
+    assert convert(app).task_info.name == "frontend.product"

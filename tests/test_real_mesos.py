@@ -161,6 +161,30 @@ def test_deploy_kills_its_instances_on_ctrl_c(cluster, image, tmp_path):  # noqa
     assert "TASK_KILLED" in text, text
 
 
+def test_deploy_of_an_app_no_offer_fits_says_what_the_offers_lacked(cluster, image, tmp_path):  # noqa: F811
+    app = {
+        "id": "/tests/too-big",
+        "cmd": "exec sleep 600",
+        "cpus": 64,
+        "mem": 64,
+        "container": {"type": "DOCKER", "docker": {"image": image, "network": "HOST"}},
+        "portDefinitions": [],
+    }
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(app))
+    argv = [sys.executable, "-m", "mesos_hyper.cli", "deploy", str(path)]
+    res = subprocess.run(
+        [*argv, "--master", cluster.master, "--offer-timeout", "15"],
+        capture_output=True,
+        timeout=200,
+    )
+    out = res.stdout.decode()
+    assert res.returncode == 1, out + res.stderr.decode()
+    assert "offers that fit did not take every instance in 15s" in out, out
+    assert re.search(r"1 instance\(s\) never got an offer that fits \(.+: cpus: 64 needed, ", out)
+    assert out.rstrip().endswith("0 of 1 instance(s) ran"), out
+
+
 def _execute(
     cluster: Cluster, name: str, ref: str, containerizer: str, command: str, *extra: str
 ) -> subprocess.Popen[str]:

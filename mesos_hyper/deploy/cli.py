@@ -10,11 +10,13 @@ import argparse
 import contextlib
 import signal
 import socket
+import time
 from typing import Any
 
 from mesos_hyper.errors import HyperError
 
 REGISTER_TIMEOUT_S = 60.0
+OFFER_TIMEOUT_S = 120.0
 KILL_TIMEOUT_S = 90.0
 
 DESCRIPTION = """\
@@ -49,6 +51,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="kill the instances this long after the start (default: on Ctrl-C)",
     )
+    deploy.add_argument(
+        "--offer-timeout",
+        type=float,
+        default=OFFER_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up when offers that fit have not taken every instance by then, and say "
+        f"what the offers lacked (default {OFFER_TIMEOUT_S:g})",
+    )
+    deploy.add_argument(
+        "--register-timeout",
+        type=float,
+        default=REGISTER_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"give up when no master registers us by then (default {REGISTER_TIMEOUT_S:g})",
+    )
     deploy.add_argument("--user", default="root", help="the framework's user (default root)")
     deploy.set_defaults(func=_deploy)
 
@@ -64,8 +81,13 @@ def _deploy(args: argparse.Namespace) -> int:
     instances = args.instances if args.instances is not None else int(app.get("instances", 1))
     if instances < 1:
         raise HyperError("--instances must be at least 1")
-    if args.for_seconds is not None and args.for_seconds <= 0:
-        raise HyperError("--for must be a positive number of seconds")
+    for flag, value in (
+        ("--for", args.for_seconds),
+        ("--offer-timeout", args.offer_timeout),
+        ("--register-timeout", args.register_timeout),
+    ):
+        if value is not None and value <= 0:
+            raise HyperError(f"{flag} must be a positive number of seconds")
     # Ctrl-C or SIGINT ends the instances (see _end) even where SIGINT came in ignored, as
     # it does for a script's background job: pymesos chains to the handler it finds at
     # import, and an ignored one made it fail with a TypeError
@@ -112,15 +134,30 @@ def _checked(app: dict[str, Any]) -> bool:
 
 
 def _watch(deployment: Any, args: argparse.Namespace) -> None:
+    start = time.monotonic()
     if not deployment.wait(
         lambda: deployment.framework_id is not None or deployment.master_error is not None,
-        REGISTER_TIMEOUT_S,
+        args.register_timeout,
     ):
-        raise HyperError(f"no master at {args.master} registered us in {REGISTER_TIMEOUT_S:.0f}s")
+        raise HyperError(f"no master at {args.master} registered us in {args.register_timeout:g}s")
     if deployment.master_error is not None:
         raise HyperError(f"the master refused us: {deployment.master_error}")
+
+    def left(limit: float | None) -> float | None:
+        return None if limit is None else max(limit - (time.monotonic() - start), 0.0)
+
+    # the offer timeout counts only while --for has not ended the deploy anyway
+    offer_limit = min(args.offer_timeout, args.for_seconds or args.offer_timeout)
+    launched = deployment.wait(
+        lambda: deployment.all_launched() or deployment.master_error is not None,
+        left(offer_limit),
+    )
+    if not launched and offer_limit == args.offer_timeout:
+        _say(f"offers that fit did not take every instance in {args.offer_timeout:g}s")
+        return
     deployment.wait(
-        lambda: deployment.all_ended() or deployment.master_error is not None, args.for_seconds
+        lambda: deployment.all_ended() or deployment.master_error is not None,
+        left(args.for_seconds),
     )
 
 

@@ -93,6 +93,21 @@ def fits(need: Limits, have: Limits) -> bool:
     )
 
 
+def shortfall(need: Limits, have: Limits) -> str:
+    """What an offer lacked for one instance, for the line that says why none launched."""
+    lacking = [
+        f"{name}: {want:g} needed, {got or 0.0:g} offered"
+        for name, want, got in (
+            ("cpus", need.cpus, have.cpus),
+            ("mem", need.mem_mb, have.mem_mb),
+            ("disk", need.disk_mb, have.disk_mb),
+            ("gpus", need.gpus, have.gpus),
+        )
+        if want and want > (got or 0.0) + 1e-9
+    ]
+    return ", ".join(lacking)
+
+
 def minus(have: Limits, need: Limits, ports: list[int]) -> Limits:
     left = set(have.port_numbers()) - set(ports)
     return Limits(
@@ -116,6 +131,7 @@ class Deployment(Scheduler):  # type: ignore[misc]
         self.framework_id: str | None = None
         self.master_error: str | None = None
         self.stopping = False
+        self.shortfalls: dict[str, str] = {}  # agent host -> what its last offer lacked
         self._cond = threading.Condition()
         self._probers: list[threading.Thread] = []
 
@@ -164,16 +180,23 @@ class Deployment(Scheduler):  # type: ignore[misc]
                     offered_ports=have.port_numbers(),
                     agent_id=agent_id,
                 )
-            except InsufficientPortsError:
+            except InsufficientPortsError as err:
+                self._lacked(host, made, str(err))
                 break
             need = resources_from_pb(task.task_info.resources)
             if not fits(need, have):
+                self._lacked(host, made, shortfall(need, have))
                 break
             have = minus(have, need, task.host_ports)
             instance = Instance(task_id, agent_id, host, task)
             self.instances[task_id] = instance
             made.append(instance)
         return made
+
+    def _lacked(self, host: str, made: list[Instance], what: str) -> None:
+        if not made:  # an offer that took some instances lacked nothing worth saying
+            self.shortfalls[host or "?"] = what
+            self._cond.notify_all()
 
     def statusUpdate(self, driver: Any, update: dict) -> None:
         task_id = update["task_id"]["value"]
@@ -254,6 +277,9 @@ class Deployment(Scheduler):  # type: ignore[misc]
                 self._cond.wait(left if left is None else min(left, 1.0))
             return True
 
+    def all_launched(self) -> bool:
+        return len(self.instances) >= self.wanted
+
     def all_ended(self) -> bool:
         return len(self.instances) >= self.wanted and all(
             i.state in TERMINAL for i in self.instances.values()
@@ -281,6 +307,10 @@ class Deployment(Scheduler):  # type: ignore[misc]
                 for i in self.instances.values()
                 if not i.ok
             ]
+            lacked = [f"{host}: {what}" for host, what in sorted(self.shortfalls.items())]
         if missing > 0:
-            lines.append(f"{missing} instance(s) never got an offer that fits")
+            lines.append(
+                f"{missing} instance(s) never got an offer that fits"
+                + (f" ({'; '.join(lacked)})" if lacked else " (no offer came)")
+            )
         return len(ok), lines

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mesos_hyper.deploy.app_fields import unknown_fields
 from mesos_hyper.proto import mesos_pb2
 
 DEFAULT_AGENT_ID = "mesos-hyper-agent-S0"
@@ -293,6 +294,9 @@ def _refuse_unsupported(app: dict[str, Any]) -> None:
     for key, why in _TOP_LEVEL_REFUSED.items():
         if app.get(key):
             raise UnsupportedAppError(f"{key}: {why}")
+    unknown = unknown_fields(app)
+    if unknown:
+        raise UnsupportedAppError("; ".join(unknown))
     executor = app.get("executor", "")
     if executor not in ("", "//cmd"):
         raise UnsupportedAppError(
@@ -353,7 +357,7 @@ def _host_ports(
             port = next(free, None)
             if port is None:
                 raise InsufficientPortsError(
-                    f"{len(mappings)} ports needed, not enough offered: {offered}"
+                    f"{len(mappings)} ports needed, not enough of the {len(offered)} offered"
                 )
             out.append(port)
         return out
