@@ -185,6 +185,26 @@ def test_deploy_of_an_app_no_offer_fits_says_what_the_offers_lacked(cluster, ima
     assert out.rstrip().endswith("0 of 1 instance(s) ran"), out
 
 
+def test_deploy_of_a_missing_image_fails_its_instance_with_the_pull_error(cluster, image, tmp_path):  # noqa: F811
+    missing = image.rsplit(":", 1)[0] + ":no-such-tag"
+    app = {
+        "id": "/tests/missing-image",
+        "cmd": "true",
+        "cpus": 0.2,
+        "mem": 64,
+        "container": {"type": "DOCKER", "docker": {"image": missing, "network": "HOST"}},
+        "portDefinitions": [],
+    }
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(app))
+    argv = [sys.executable, "-m", "mesos_hyper.cli", "deploy", str(path)]
+    res = subprocess.run([*argv, "--master", cluster.master], capture_output=True, timeout=300)
+    out = res.stdout.decode()
+    assert res.returncode == 1, out + res.stderr.decode()
+    assert re.search(r"never ran \(TASK_FAILED: .*no-such-tag", out), out
+    assert out.rstrip().endswith("0 of 1 instance(s) ran"), out
+
+
 def _execute(
     cluster: Cluster, name: str, ref: str, containerizer: str, command: str, *extra: str
 ) -> subprocess.Popen[str]:
