@@ -16,6 +16,7 @@ from mesos_hyper.executor import cli as exec_cli
 from mesos_hyper.host import cli as host_cli
 from mesos_hyper.host import pool_cli
 from mesos_hyper.images import cli as images_cli
+from mesos_hyper.observe import cli as observe_cli
 from mesos_hyper.runtime import cli as runtime_cli
 
 
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stderr log level (default: MESOS_HYPER_LOG_LEVEL or warning)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for area in (runtime_cli, exec_cli, images_cli, host_cli, pool_cli, deploy_cli):
+    for area in (runtime_cli, observe_cli, exec_cli, images_cli, host_cli, pool_cli, deploy_cli):
         area.register(sub)
     return parser
 

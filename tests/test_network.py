@@ -188,7 +188,7 @@ def test_a_later_task_adds_forwards_and_takes_them_away(pods):
         net_isolator.remove_forwards(settings, att, later)
         assert connect(net.outside, OUTSIDE_HOST_IP, 31085) is None
         # the pod's first forward is untouched
-        assert ("tcp", 31080) in firewall._forwarded_ports(settings)
+        assert ("tcp", 31080) in firewall.forwarded_ports(settings)
     finally:
         server.close()
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
     from mesos_hyper.model import messages
 
 LOG = logging.getLogger(__name__)
-LAUNCH_FILE = "launch.pb"
 # Held by `launch` from just after the record exists until the executor's pid is in it: a
 # record with no pid whose lock is free belongs to a launch that was killed.
 LAUNCH_LOCK = "launch.lock"
@@ -64,7 +63,7 @@ def _start_executor(store: StateStore, request: messages.LaunchRequest, raw: byt
 
     cid = request.container_id
     try:
-        (store.containers_dir / cid / LAUNCH_FILE).write_bytes(raw)
+        store.launch_path(cid).write_bytes(raw)
         env = {
             **os.environ,
             "MESOS_HYPER_CONTAINER_ID": cid,

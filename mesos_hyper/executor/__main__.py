@@ -28,7 +28,7 @@ def main() -> int:
         settings = ExecutorSettings.from_env(os.environ)
         container_id = os.environ["MESOS_HYPER_CONTAINER_ID"]
         store = StateStore(Path(os.environ["MESOS_HYPER_STATE_ROOT"]))
-        raw = (store.containers_dir / container_id / "launch.pb").read_bytes()
+        raw = store.launch_path(container_id).read_bytes()
         launch = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
         default_image = os.environ.get("MESOS_DEFAULT_CONTAINER_IMAGE") or os.environ.get(
             "MESOS_HYPER_DEFAULT_IMAGE"

@@ -81,9 +81,15 @@ def records(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class AgentConnection:
-    def __init__(self, settings: ExecutorSettings, handler: Handler) -> None:
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        handler: Handler,
+        on_update: Callable[[str, str, str | None], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.handler = handler
+        self.on_update = on_update  # (task id, state, message) of every update sent
         self.path = "/api/v1/executor"
         self.agent_id: dict[str, str] | None = None
         self.gone = threading.Event()  # the agent is gone for good: the executor exits
@@ -241,6 +247,8 @@ class AgentConnection:
             status["healthy"] = healthy
         with self._cond:
             self._unacked[status["uuid"]] = status
+        if self.on_update is not None:
+            self.on_update(task_id, state, message)
         body = {"type": "UPDATE", **self._ids(), "update": {"status": status}}
         if not self._post_update(body, state):
             threading.Thread(

@@ -30,6 +30,7 @@ from mesos_hyper.model.messages import (
 )
 from mesos_hyper.sandbox.outputs import open_outputs, release_outputs
 from mesos_hyper.state import StateStore, Termination
+from mesos_hyper.state.tasks import TaskLedger
 
 if TYPE_CHECKING:
     from mesos_hyper.executor.exec_socket import ExecRequest
@@ -66,7 +67,8 @@ class PodExecutor:
         self.last_outcome: Outcome | None = None
         self.paths = paths
         self.default_image = default_image
-        self.connection = AgentConnection(settings, self.handle)
+        ledger = TaskLedger(store.containers_dir / launch.container_id)
+        self.connection = AgentConnection(settings, self.handle, on_update=ledger.note)
         self._lock = threading.Lock()
         self._terminating = threading.Event()
         self._launched_any = False

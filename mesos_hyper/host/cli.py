@@ -75,13 +75,14 @@ def _doctor(args: argparse.Namespace) -> int:
     import sys
 
     from mesos_hyper.errors import HyperError
-    from mesos_hyper.host import doctor
+    from mesos_hyper.host import agents, doctor
 
     agent = None
     if args.agent_flags is not None:
         agent = doctor.split_flags(args.agent_flags)
     elif args.agent:
-        agent = doctor.running_agent_flags()
+        running = agents.running_agents()
+        agent = running[0] if running else None
         if agent is None:
             raise HyperError("--agent: no mesos-agent runs here (give --agent-flags instead)")
     progress = sys.stderr.isatty()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mesos_hyper import config
 from mesos_hyper.errors import HyperError
+from mesos_hyper.host.agents import parse_flags
 
 MIN_FREE_BYTES = 1 << 30  # below this a pull or a few overlays fill the disk
 LOW_FREE_BYTES = 5 << 30
@@ -288,7 +289,7 @@ def registry(image: str) -> Finding:
 
 def agent_flags(flags: Sequence[str]) -> Iterator[Finding]:
     """The flags (``--name=value`` or MESOS_NAME=value) a Mesos 1.0 agent needs for us."""
-    given = _parse_flags(flags)
+    given = parse_flags(flags)
     check = "agent flags"
     containerizers = given.get("containerizers")
     if containerizers != "external":
@@ -333,36 +334,6 @@ def agent_flags(flags: Sequence[str]) -> Iterator[Finding]:
         )
     if containerizers == "external" and path and os.access(path, os.X_OK):
         yield _ok(check, f"--containerizers=external --containerizer_path={path}")
-
-
-def _parse_flags(flags: Sequence[str]) -> dict[str, str]:
-    given = {}
-    for item in flags:
-        if item.startswith("--"):
-            name, _, value = item[2:].partition("=")
-            if name.startswith("no-"):
-                name, value = name[3:], "false"
-            given[name] = value or "true"
-        elif item.startswith("MESOS_") and "=" in item:
-            name, _, value = item.partition("=")
-            given.setdefault(name[len("MESOS_") :].lower(), value)
-    return given
-
-
-def running_agent_flags() -> list[str] | None:
-    """A running mesos-agent's argv and MESOS_* environment (its flags either way), or
-    None when none runs."""
-    found = subprocess.run(["pgrep", "-x", "mesos-agent"], capture_output=True, text=True)
-    for pid in found.stdout.split():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        items = [a.decode(errors="replace") for a in argv[1:] if a]
-        items += [e.decode(errors="replace") for e in env if e.startswith(b"MESOS_")]
-        return items
-    return None
 
 
 def run(

@@ -1,4 +1,4 @@
-"""``mesos-hyper run`` and ``mesos-hyper ps``."""
+"""``mesos-hyper run``."""
 
 from __future__ import annotations
 
@@ -34,9 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("image", metavar="IMAGE")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
     run.set_defaults(func=_run)
-
-    ps = sub.add_parser("ps", help="list running pods")
-    ps.set_defaults(func=_ps)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -75,22 +72,3 @@ def _valid_name(name: str) -> bool:
     return (
         0 < len(name) <= 64 and all(c.isalnum() or c in "._-" for c in name) and name[0].isalnum()
     )
-
-
-def _ps(args: argparse.Namespace) -> int:
-    from vmctl.lifecycle import list_ours
-
-    rows = [("NAME", "IMAGE", "STATE", "DOMAIN")]
-    for info in sorted(list_ours(), key=lambda i: i.name):
-        meta = info.metadata
-        if "pool" in meta:
-            continue  # an unclaimed pool VM runs nothing: `mesos-hyper pool status` lists it
-        image = meta.get("reference") or meta.get("image", "")[:19]
-        name = meta.get("name") or meta.get("container-id", info.name)
-        rows.append((name, image, "running" if info.active else "defined", info.name))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-    return 0

@@ -6,6 +6,8 @@ one host never share records)::
     root/store.lock                      store-wide lock: create, remove, list
     root/containers/<id>/record.json     the record, replaced atomically
     root/containers/<id>/record.lock     per-container lock: read-modify-write
+    root/containers/<id>/launch.pb       the agent's Launch (the executor reads it)
+    root/containers/<id>/tasks.json      the executor's tasks and their last states
 
 Lock order is always store lock, then container lock. Readers need no lock:
 records are only ever replaced by rename, so a read sees an old or a new record.
@@ -39,6 +41,7 @@ from mesos_hyper.state.record import (
 logger = logging.getLogger(__name__)
 
 RECORD = "record.json"
+LAUNCH = "launch.pb"  # the agent's Launch, as it came: written by launch, read by the executor
 LOCK = "record.lock"
 FALLBACK_INTERVAL = 2.0
 """Longest sleep in ``wait_terminated`` between re-reads, in case an event is missed."""
@@ -78,6 +81,9 @@ class StateStore:
 
     def _dir(self, container_id: str) -> Path:
         return self.containers_dir / _check_id(container_id)
+
+    def launch_path(self, container_id: str) -> Path:
+        return self._dir(container_id) / LAUNCH
 
     def _ensure_root(self) -> None:
         self.containers_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

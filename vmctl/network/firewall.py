@@ -176,7 +176,7 @@ def _dports(rule: dict) -> set[tuple[str, int]]:
     return out
 
 
-def _forwarded_ports(settings: NetSettings) -> dict[tuple[str, int], str]:
+def forwarded_ports(settings: NetSettings) -> dict[tuple[str, int], str]:
     """(proto, host port) -> owning container, read back from the DNAT rules."""
     taken = {}
     for rule in _owned_rules(settings):
@@ -191,7 +191,7 @@ def _forward_lines(
 ) -> list[str]:
     """DNAT rules for ``forwards``; a host port another container holds is refused."""
     comment = json.dumps(COMMENT + container_id)  # quoted for nft; the id is data, never syntax
-    taken = _forwarded_ports(settings)
+    taken = forwarded_ports(settings)
     lines = []
     for fwd in forwards:
         owner = taken.get((fwd.proto, fwd.host_port))

@@ -1,0 +1,1 @@
+"""Looking at what runs on a host: ps, inspect, logs and stats. Reads only."""
