@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from mesos_hyper.images.build import build_demo_image
 from mesos_hyper.images.image_config import resolve_user
 from mesos_hyper.images.store import ImageStore
 from tests.image_fixtures import debugfs, docker_save
+from tests.registry_fixtures import registry  # noqa: F401
 
 Run = Callable[..., int]
 
@@ -107,3 +109,56 @@ def test_usage_errors(run: Run) -> None:
         run("build-demo")
     with pytest.raises(NotFoundError):
         run("load", "-i", "/nonexistent/archive.tar")
+
+
+def _pull_on_a_terminal(ref: str, root: Path) -> str:
+    """``mesos-hyper pull`` with a pseudo-terminal for its stderr, as a person runs it."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "MESOS_HYPER_ROOT": str(root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesos_hyper.cli", "pull", ref],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0, out
+    return out.decode()
+
+
+def test_pull_shows_a_line_per_layer_on_a_terminal(tmp_path: Path, registry) -> None:  # noqa: F811
+    from mesos_hyper.images.build import build_image, layer_from_dir, push_image
+
+    layers = []
+    for i, size in enumerate((300_000, 2_000_000)):
+        src = tmp_path / f"layer{i}"
+        src.mkdir()
+        (src / f"data{i}").write_bytes(os.urandom(size))
+        layers.append(layer_from_dir(src))
+    first = build_image(layers, cmd=["/bin/true"])
+    push_image(first, f"{registry.host}/t/progress:1")
+    shown = _pull_on_a_terminal(f"{registry.host}/t/progress:1", tmp_path / "root")
+    for layer in first.layers:
+        name = layer.digest.split(":")[1][:12]
+        assert f"{name}: Downloading" in shown and f"{name}: Pull complete" in shown, shown
+    assert "\033[" in shown and "F" in shown  # redrawn in place
+    # a second image on the first's bottom layer: that one is there already
+    second = build_image([layers[0]], cmd=["/bin/false"])
+    push_image(second, f"{registry.host}/t/progress:2")
+    shown = _pull_on_a_terminal(f"{registry.host}/t/progress:2", tmp_path / "root")
+    assert f"{layers[0].digest.split(':')[1][:12]}: Already exists" in shown, shown
