@@ -38,6 +38,27 @@ def _cache_key(kernel: Path) -> dict[str, str]:
     return {"host_kernel": platform.release(), "guest_kernel_sha256": digest}
 
 
+@dataclass(frozen=True)
+class CachedChoice:
+    """What the last probe chose, and whether it was for this host and guest kernel."""
+
+    domain_type: str  # kvm or qemu
+    why: str
+    current: bool
+
+
+def cached_choice(paths: config.Paths) -> CachedChoice | None:
+    """The probe's cached answer, or None when there is none (or it is unreadable)."""
+    try:
+        doc = json.loads((paths.guest / CACHE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("domain_type") not in ("kvm", "qemu"):
+        return None
+    current = paths.kernel.is_file() and doc.get("key") == _cache_key(paths.kernel)
+    return CachedChoice(str(doc["domain_type"]), str(doc.get("why", "")), current)
+
+
 def _kvm_openable() -> bool:
     try:
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
@@ -144,23 +165,14 @@ def domain_type(paths: config.Paths | None = None, *, force_probe: bool = False)
     paths = paths or config.Paths.from_env()
     if not paths.kernel.is_file() or not paths.initramfs.is_file():
         raise VMError(f"no guest kernel in {paths.guest}: run `mesos-hyper host up`")
-    key = _cache_key(paths.kernel)
-    cache = paths.guest / CACHE_NAME
-    if not force_probe:
-        try:
-            doc = json.loads(cache.read_text())
-            if doc.get("key") == key and doc.get("domain_type") in ("kvm", "qemu"):
-                log.event(
-                    LOG, "accelerator from cache", accel=doc["domain_type"], why=doc.get("why")
-                )
-                return str(doc["domain_type"])
-        except (OSError, ValueError):
-            pass
+    cached = None if force_probe else cached_choice(paths)
+    if cached is not None and cached.current:
+        log.event(LOG, "accelerator from cache", accel=cached.domain_type, why=cached.why)
+        return cached.domain_type
     accel, why = probe(paths.kernel, paths.initramfs)
     chosen = DOMAIN_TYPES[accel]
-    atomic_write(
-        cache, (json.dumps({"key": key, "domain_type": chosen, "why": why}) + "\n").encode()
-    )
+    doc = {"key": _cache_key(paths.kernel), "domain_type": chosen, "why": why}
+    atomic_write(paths.guest / CACHE_NAME, (json.dumps(doc) + "\n").encode())
     level = logging.INFO if chosen == "kvm" else logging.WARNING
     log.event(LOG, "accelerator probed", level, accel=accel.upper(), why=why)
     return chosen

@@ -61,14 +61,13 @@ def accelerator(paths: config.Paths) -> Finding:
                 check, Level.FAIL, f"MESOS_HYPER_ACCEL={override!r}", "set it to kvm or tcg"
             )
         return _ok(check, f"{override.upper()}, set by MESOS_HYPER_ACCEL")
-    cache = paths.guest / accel.CACHE_NAME
-    try:
-        doc = json.loads(cache.read_text())
-    except (OSError, ValueError):
+    cached = accel.cached_choice(paths)
+    if cached is None:
+        cache = paths.guest / accel.CACHE_NAME
         return Finding(check, Level.FAIL, f"not probed yet ({cache})", "run `mesos-hyper host up`")
-    chosen = "KVM" if doc.get("domain_type") == "kvm" else "TCG"
-    why = doc.get("why", "")
-    if paths.kernel.is_file() and doc.get("key") != accel._cache_key(paths.kernel):
+    chosen = "KVM" if cached.domain_type == "kvm" else "TCG"
+    why = cached.why
+    if paths.kernel.is_file() and not cached.current:
         return Finding(
             check,
             Level.WARN,
@@ -124,10 +123,8 @@ def libvirtd_state(paths: config.Paths) -> Finding:
 def _probed_kvm(paths: config.Paths) -> bool:
     from vmctl import accel
 
-    try:
-        return json.loads((paths.guest / accel.CACHE_NAME).read_text())["domain_type"] == "kvm"
-    except (OSError, ValueError, KeyError):
-        return False
+    cached = accel.cached_choice(paths)
+    return cached is not None and cached.domain_type == "kvm"
 
 
 def _libvirtd_sees_kvm() -> bool:
