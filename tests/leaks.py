@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import shutil
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mesos_hyper.config import Paths
+from mesos_hyper.containerizer.executor_process import start_time
+from mesos_hyper.host.owners import argv_of, is_executor, is_qemu, is_virtiofsd, qemu_domain
 from mesos_hyper.state import StateStore
 
 if TYPE_CHECKING:
@@ -53,33 +54,6 @@ class Proc:
         return f"pid {self.pid}: {self.cmdline}"
 
 
-def _argv(pid: str) -> list[bytes]:
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        return f.read().split(b"\0")[:-1]
-
-
-def start_time(pid: int) -> int | None:
-    """Clock ticks since boot at which ``pid`` started; None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(raw[raw.rindex(")") + 2 :].split()[19])
-
-
-def is_qemu(argv: list[bytes]) -> bool:
-    return bool(argv) and b"qemu-system" in argv[0]
-
-
-def is_virtiofsd(argv: list[bytes]) -> bool:
-    return bool(argv) and os.path.basename(argv[0]) == b"virtiofsd"
-
-
-def is_executor(argv: list[bytes]) -> bool:
-    """``python [flags] -m mesos_hyper.executor [args]``."""
-    return (b"-m", b"mesos_hyper.executor") in itertools.pairwise(argv)
-
-
 PROCESS_KINDS: dict[str, Callable[[list[bytes]], bool]] = {
     "qemu processes": is_qemu,
     "virtiofsd processes": is_virtiofsd,
@@ -97,7 +71,7 @@ def process_probe(kinds: Mapping[str, Callable[[list[bytes]], bool]] = PROCESS_K
             if not entry.isdigit():
                 continue
             try:
-                argv = _argv(entry)
+                argv = argv_of(entry)
             except OSError:
                 continue
             if is_qemu(argv) and qemu_domain(argv) in pool:
@@ -146,14 +120,6 @@ def virtiofsd_vm(argv: list[bytes]) -> str | None:
         for option in arg.split(b","):
             if option.startswith(prefix):
                 return option[len(prefix) :].split(b"/")[0].decode(errors="replace")
-    return None
-
-
-def qemu_domain(argv: list[bytes]) -> str | None:
-    """The domain a QEMU process runs (libvirt passes ``-name guest=NAME,...``)."""
-    for flag, value in itertools.pairwise(argv):
-        if flag == b"-name" and value.startswith(b"guest="):
-            return value[6:].split(b",")[0].decode(errors="replace")
     return None
 
 

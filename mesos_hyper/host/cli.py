@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mesos_hyper import config
+from mesos_hyper.host import gc
 from vmctl import accel, libvirtd
 from vmctl.guest.build import build_guest
 from vmctl.pool.refill import request_refill
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--agent", action="store_true", help="also check the flags of the running mesos-agent"
     )
     doctor.set_defaults(func=_doctor)
+    gc.register(sub)
 
 
 def _build_guest(args: argparse.Namespace) -> int:

@@ -42,3 +42,24 @@ def flocked(path: Path, *, shared: bool = False, create: bool = True) -> Iterato
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def flocked_if_free(path: Path) -> Iterator[bool]:
+    """Try once for an exclusive flock on ``path``: yields True holding it (or when there
+    is no such file: nobody can hold it), False when another process holds it. For
+    cleaners that must never wait on, nor break into, work in progress (``gc``)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
