@@ -13,6 +13,7 @@ import os
 import pty
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import pytest
 from mesos_hyper.config import Paths
 from mesos_hyper.containerizer.ecp import LAUNCH_LOCK, RECORD_TTL_S
 from mesos_hyper.containerizer.executor_process import start_time
+from mesos_hyper.host import owners
 from mesos_hyper.images.build import build_image, push_image
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.proto import mesos_pb2
@@ -203,6 +205,13 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
     ]
     spared = [alive.container_id, alive_vm, keeper_vm, "keeper", "alive"]
 
+    # a process still connected to the dead container's VM: in doubt, all of it is kept
+    with socket.socket(socket.AF_UNIX) as attached:
+        attached.connect(str(sorted(overlays[0].glob("*.sock"))[0]))
+        doubt = gc(agent, "--dry-run")
+    assert f"kept domain {victim_vm} ({gone}, but pid {os.getpid()} (" in doubt.stdout
+    assert not [line for line in doubt.stdout.splitlines() if cid in line and "would" in line]
+
     dry = gc(agent, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     for verb, line in expected:
@@ -375,3 +384,55 @@ def test_a_removal_that_fails_is_reported_on_its_line_and_the_rest_still_go():
         "would remove tap mht1 (no live container has it)",
     ]
     assert removed == ["mht1"]
+
+
+def test_gc_removes_what_a_claimed_pool_vm_left_when_its_qemu_died(agent, image):  # noqa: F811
+    """A task on a claimed pool VM whose executor, then QEMU, were SIGKILLed: no VM is
+    left, but its share (with the sandbox bound into it), tap, lease, rules, overlay, exec
+    socket and record are, and gc finds each."""
+    from vmctl import shares
+    from vmctl.domain import POOL_PREFIX
+    from vmctl.pool.refill import request_refill
+    from vmctl.pool.settings import PoolSettings
+    from vmctl.pool.store import PoolDirs
+
+    if not PoolSettings.from_env().enabled or not shares.ready():
+        pytest.skip("no warm pool, or pool VMs boot without a share here")
+    paths = Paths.from_env()
+    pool = PoolDirs(paths)
+    request_refill(paths)  # run alone, nothing has asked the pool for a VM yet
+    agent.wait_for(lambda: bool(pool.idle_vms()), timeout=240)
+    record = agent.launch_task(task("crashed", image, "sleep 1000"))
+    agent.wait_for_state("crashed", mesos_pb2.TASK_RUNNING, timeout=240)
+    cid, vm = record.container_id, agent.vm_name(record.container_id)
+    assert vm and vm.startswith(POOL_PREFIX), vm
+    kill_executor_unwatched(agent, cid)
+    os.kill(owners.qemu_pids()[vm], signal.SIGKILL)
+    agent.wait_for(lambda: lookup(vm) is None, timeout=60)
+    share = shares.vm_dir(vm)
+    root = Path(agent.env["MESOS_HYPER_ROOT"])
+    assert share.is_dir()
+
+    dry = gc(agent, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    gone = f"container {cid}: its executor is gone"
+    expected = [
+        f"VM share {share} (VM {vm} is gone)",
+        f"tap {links.tap_name(cid)} ({gone})",
+        f"nft rules mh:{cid} ({gone})",
+        f"overlay {root / 'containers' / cid} ({gone})",
+        f"exec socket {root / 'run' / 'exec' / cid}.sock ({gone})",
+    ]
+    for line in expected:
+        assert f"would remove {line}" in dry.stdout
+    assert "would remove lease " in dry.stdout and "domain" not in dry.stdout
+    assert share.is_dir()
+
+    done = gc(agent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in expected:
+        assert f"removed {line}" in done.stdout
+    assert not share.exists() and not (root / "containers" / cid).exists()
+    assert gc(agent).stdout.strip() == "gc: nothing left behind"
+    os.killpg(agent.ecp._actives[cid].wait_process.pid, signal.SIGCONT)
+    agent.wait_for(lambda: record.completed, timeout=60)

@@ -166,6 +166,7 @@ class Finder:
         self.say("listing overlays and sockets")
         overlay_dirs = self._list_dirs([root / "containers" for root in self.roots])
         sockets = sorted((self.paths.run / "exec").glob("*.sock"))
+        share_dirs = self._list_shares()
         self.say("finding which containers live")
         self._read_liveness()
         self.say("sorting out what is left")
@@ -173,6 +174,7 @@ class Finder:
         self._network(leases, rule_owners, taps)
         self._overlays(overlay_dirs)
         self._exec_sockets(sockets)
+        self._shares(share_dirs)
         self._records()
         if self.images:
             self.say("checking images")
@@ -315,7 +317,7 @@ class Finder:
                 keep = True  # a `run` pod's owner, or something in doubt: say who
                 if cid is not None:
                     who = ", ".join(owners.describe(p) for p in sorted(held))
-                    why = f"{pod}: no live executor or record, but {who} drives it"
+                    why = f"{self.death(cid)}, but {who} is connected to its VM"
             elif not keep and cid is None and qemu is not None:
                 # the youngest sign of it: its QEMU, or its directory (a claimed pool VM's
                 # QEMU is older than its claim, which renamed the directory into place)
@@ -423,6 +425,47 @@ class Finder:
                 else:
                     why = "no VM uses it"
             self._add("overlay", str(path), why, lambda path=path: _rmtree(path))
+
+    def _list_shares(self) -> dict[str, Path]:
+        """VM name -> its share directory under VM_SHARES (vmctl.shares), mounted or not."""
+        from vmctl import shares
+
+        found = {}
+        try:
+            points = shares.leftovers()
+        except OSError as err:
+            self._problem("cannot list the VM shares", err)
+            return found
+        for point in points:
+            relative = Path(point).relative_to(shares.VM_SHARES)
+            if relative.parts:
+                found[relative.parts[0]] = shares.VM_SHARES / relative.parts[0]
+        return found
+
+    def _shares(self, share_dirs: dict[str, Path]) -> None:
+        """A pool VM's share (with a claim's sandbox bound into it) outlives it when its
+        QEMU died with nobody left to release it. Its VM is looked for after the share was
+        listed (a filler makes the share just before the VM), and so are the pools'
+        directories, where a VM being booted has its entry first."""
+        from vmctl import shares
+
+        if self.domains is None or not share_dirs:
+            return
+        running = set(owners.qemu_pids()) | {d.name for d in self.domains}
+        pools = {self.paths.pool} | {Path(p) for d in self.domains if (p := d.metadata.get("pool"))}
+        for name, path in sorted(share_dirs.items()):
+            if name in running:
+                continue
+            if any(
+                (pool / state / name).exists() for pool in pools for state in ("idle", "filling")
+            ):
+                continue  # booting, or waiting for its VM to be found (the pool reaps it)
+            age = _path_age(path)
+            if age is not None and age < self.grace_s:
+                self._keep("VM share", str(path), f"made {ago(age)} ago: its VM may be booting")
+                continue
+            remove = functools.partial(shares.release, name)
+            self._add("VM share", str(path), f"VM {name} is gone", remove)
 
     def _exec_sockets(self, sockets: list[Path]) -> None:
         for path in sockets:
