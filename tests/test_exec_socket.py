@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import stat
+import struct
+import threading
 
 import pytest
 
 from mesos_hyper import config
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
 from mesos_hyper.executor.exec_socket import (
+    END,
+    MAX_FRAME,
     MAX_REQUEST,
+    STDERR,
+    STDIN,
+    STDOUT,
     ExecRequest,
     ExecServer,
+    ExecStreams,
     parse_request,
     request_exec,
     socket_path,
@@ -34,6 +43,8 @@ from mesos_hyper.executor.exec_socket import (
         (b'{"argv": ["ls"], "timeout": true}', "timeout"),
         (b'{"argv": ["ls"], "timeout": 1e9}', "timeout"),
         (b'{"argv": ["ls"], "task_id": 5}', "task_id"),
+        (b'{"argv": ["ls"], "stdin": 1}', "stdin"),
+        (b'{"argv": ["ls"], "tty": true}', "unknown fields: tty"),
     ],
 )
 def test_bad_requests_are_refused_with_the_field_named(raw, needle):
@@ -44,6 +55,9 @@ def test_bad_requests_are_refused_with_the_field_named(raw, needle):
 def test_a_good_request_round_trips():
     request = ExecRequest(("sh", "-c", "exit 3"), "t1", 5.0)
     assert parse_request(request.encode()) == request
+    interactive = ExecRequest(("cat",), stdin=True)
+    assert parse_request(interactive.encode()) == interactive
+    assert parse_request(b'{"argv": ["ls"]}') == ExecRequest(("ls",))  # older clients
 
 
 @pytest.fixture
@@ -55,7 +69,7 @@ def run_dir(tmp_path, monkeypatch):
 def test_the_server_answers_with_the_exit_code_or_the_error(run_dir):
     seen: list[ExecRequest] = []
 
-    def run(request: ExecRequest) -> int:
+    def run(request: ExecRequest, _streams: ExecStreams) -> int:
         seen.append(request)
         if request.task_id == "missing":
             raise NotFoundError("no running task missing in this pod")
@@ -74,7 +88,8 @@ def test_the_server_answers_with_the_exit_code_or_the_error(run_dir):
         with socket.socket(socket.AF_UNIX) as raw:
             raw.connect(str(path))
             raw.sendall(b"x" * (MAX_REQUEST + 10))
-            assert b"over" in raw.recv(200)
+            kind, length = struct.unpack("<BI", raw.recv(5))
+            assert kind == END and b"over" in raw.recv(length)
         assert request_exec("c1", ExecRequest(("a",))) == 1
     finally:
         server.close()
@@ -87,3 +102,97 @@ def test_container_ids_cannot_leave_the_socket_directory(run_dir):
     with pytest.raises(HyperError, match="safe file name"):
         socket_path("../etc")
     assert socket_path("ok", config.Paths.from_env()).parent == run_dir / "exec"
+
+
+def _frames(sock: socket.socket) -> list[tuple[int, bytes]]:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    out = []
+    while data:
+        kind, length = struct.unpack("<BI", data[:5])
+        out.append((kind, data[5 : 5 + length]))
+        data = data[5 + length :]
+    return out
+
+
+def test_output_streams_and_input_round_trips(run_dir):
+    """What the executor's command writes reaches our stdout and stderr apart, and our
+    stdin reaches it; the exit code ends it all."""
+
+    def run(request: ExecRequest, streams: ExecStreams) -> int:
+        assert streams.stdin is not None
+        total = 0
+        while data := streams.stdin():
+            total += len(data)
+            streams.on_output(STDOUT, data)
+        streams.on_output(STDERR, f"{total} bytes".encode())
+        return 4
+
+    path = socket_path("c2")
+    server = ExecServer(path, run)
+    try:
+        payload = bytes(range(256)) * 1000
+        out, err = io.BytesIO(), io.BytesIO()
+        request = ExecRequest(("cat",), stdin=True)
+        assert request_exec("c2", request, io.BytesIO(payload), out, err) == 4
+        assert out.getvalue() == payload and err.getvalue() == b"256000 bytes"
+        # output without a sink is dropped, not an error
+        assert request_exec("c2", request, io.BytesIO(b"x")) == 4
+    finally:
+        server.close()
+
+
+def test_client_frames_are_bounded_and_checked(run_dir):
+    """An over-long or unknown stdin frame ends the command's input; nothing unbounded is
+    read, and the server answers."""
+    inputs: list[bytes] = []
+
+    def run(request: ExecRequest, streams: ExecStreams) -> int:
+        assert streams.stdin is not None
+        while data := streams.stdin():
+            inputs.append(data)
+        return 0
+
+    path = socket_path("c3")
+    server = ExecServer(path, run)
+    try:
+        for bad in (
+            struct.pack("<BI", STDIN, MAX_FRAME + 1) + b"x" * 100,
+            struct.pack("<BI", 9, 1) + b"x",
+        ):
+            with socket.socket(socket.AF_UNIX) as raw:
+                raw.connect(str(path))
+                good = struct.pack("<BI", STDIN, 2) + b"ok"
+                raw.sendall(ExecRequest(("cat",), stdin=True).encode() + good + bad)
+                assert _frames(raw) == [(END, b'{"exit_code": 0}')]
+        assert inputs == [b"ok", b"ok"]
+    finally:
+        server.close()
+
+
+def test_a_client_that_leaves_gets_its_command_stopped(run_dir):
+    """Output to a client that has gone fails the run (vmctl.pod kills the command)."""
+    failed = threading.Event()
+    connected = threading.Event()
+
+    def run(request: ExecRequest, streams: ExecStreams) -> int:
+        connected.wait(10)
+        try:
+            for _ in range(1000):
+                streams.on_output(STDOUT, b"z" * 4096)
+        except OSError:
+            failed.set()
+            raise
+        return 0
+
+    path = socket_path("c4")
+    server = ExecServer(path, run)
+    try:
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(str(path))
+            raw.sendall(ExecRequest(("yes",)).encode())
+        connected.set()
+        assert failed.wait(10)
+    finally:
+        server.close()

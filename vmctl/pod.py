@@ -1,9 +1,10 @@
 """Running one process in a fresh VM: the host side of our init's protocol.
 
 The domain starts paused; we connect to every channel socket and queue the process spec
-before resuming it, so no output is lost. A pump thread reads status, stdout and stderr
-(bounded reads; the guest is untrusted, StatusParser validates), and ends when QEMU has
-closed every socket, so all output has arrived once ``wait`` returns.
+before resuming it, so no output is lost. A pump thread reads status, stdout, stderr and
+exec'd commands' output (bounded reads; the guest is untrusted: StatusParser and
+FrameParser validate, and a frame must belong to a command that asked for output), and
+ends when QEMU has closed every socket, so all output has arrived once ``wait`` returns.
 
 QEMU runs unprivileged (Debian's libvirt-qemu user, libvirt's dynamic ownership labels the
 overlay): the per-container directory that holds the overlay, the sockets and the console
@@ -24,6 +25,7 @@ import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,42 @@ READ_CHUNK = 64 * 1024
 CONSOLE_TAIL = 2048
 
 Output = Callable[[bytes], None]
+ExecOutput = Callable[[int, bytes], None]  # (protocol.STDOUT or STDERR, data)
+ExecInput = Callable[[], bytes]  # the next input for a command's stdin; b"" at its end
+# An exec's output the pump holds for its caller: past it, the pump stops reading mh.exec
+# until the caller has passed it on (the guest then stops reading the command's pipes)
+EXEC_QUEUE_BYTES = 256 * 1024
+# after a command's EXIT, how long its output may pause before we stop waiting for its ends
+EXEC_END_IDLE_S = 5.0
+EXEC_KILL_WAIT_S = 5.0
+
+
+@dataclass
+class _Exec:
+    """One exec'd command: shared by its caller, the pump and its stdin feeder (``cond``)."""
+
+    slot: int
+    streams: bool  # its output comes as mh.exec frames
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    frames: deque[tuple[int, bytes]] = field(default_factory=deque)
+    queued: int = 0
+    ended: set[int] = field(default_factory=set)  # streams whose end frame came
+    exit_code: int | None = None
+    vm_gone: bool = False
+    discard: bool = False  # its output is not wanted any more (a timeout)
+    abandoned: bool = False  # its caller left: the slot is freed once the guest is done
+    unacked: bool = False  # a stdin chunk was sent and its ACK has not come
+    last_frame: float = 0.0
+
+    def over(self) -> bool:
+        """No more input: the command ended, or nobody waits for it."""
+        return self.exit_code is not None or self.vm_gone or self.abandoned
+
+    def done(self) -> bool:
+        """The guest sends nothing more for this slot."""
+        return self.vm_gone or (
+            self.exit_code is not None and (not self.streams or len(self.ended) == 2)
+        )
 
 
 @dataclass
@@ -117,6 +155,8 @@ class Pod:
         self._readers: list[threading.Thread] = []
         self.broken_limits: dict[int, str] = {}  # container -> the limit it broke (memory, disk)
         self._free_slots = list(range(protocol.FIRST_EXEC_SLOT, protocol.MAX_SLOTS))
+        self._execs: dict[int, _Exec] = {}  # slot -> its command, until the guest is done
+        self._exec_lock = threading.Lock()  # never held over I/O: the pump takes it
         self.pool_vm: str | None = None  # the pool VM this pod claimed, if it did
         self._refill_due = False  # we looked in the pool: it needs topping up after our start
         self._bound_shares: set[str] = set()  # tags bound into a claimed VM's own share
@@ -366,13 +406,21 @@ class Pod:
     def _pump_loop(self, on_stdout: Output, on_stderr: Output, t_resume: float) -> None:
         sel = selectors.DefaultSelector()
         sinks = {protocol.STDOUT_PORT: on_stdout, protocol.STDERR_PORT: on_stderr}
-        for name in (protocol.STATUS_PORT, protocol.STDOUT_PORT, protocol.STDERR_PORT):
+        ports = (protocol.STATUS_PORT, protocol.STDOUT_PORT, protocol.STDERR_PORT)
+        for name in (*ports, protocol.EXEC_PORT):
             sel.register(self._socks[name], selectors.EVENT_READ, name)
+        exec_sock = self._socks[protocol.EXEC_PORT]
         parser = protocol.StatusParser()
-        open_count = 3
+        frames = protocol.FrameParser()
+        open_count = 4
+        exec_paused = exec_broken = False
         try:
             while open_count:
-                for key, _ in sel.select():
+                # an exec's caller passed its backlog on, or the VM is gone (only mh.exec left)
+                if exec_paused and (open_count == 1 or not self._exec_backlog()):
+                    sel.register(exec_sock, selectors.EVENT_READ, protocol.EXEC_PORT)
+                    exec_paused = False
+                for key, _ in sel.select(0.05 if exec_paused else None):
                     try:
                         data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
                     except OSError:
@@ -383,14 +431,22 @@ class Pod:
                         continue
                     if key.data == protocol.STATUS_PORT:
                         try:
-                            events = parser.feed(data)
+                            for event in parser.feed(data):
+                                self._on_status(event, t_resume)
                         except ValueError as err:
-                            self.error = f"protocol violation: {err}"
-                            log.event(LOG, "guest broke the protocol", logging.ERROR, error=err)
-                            self._kill_domain()
+                            self._violation(err)
+                    elif key.data == protocol.EXEC_PORT:
+                        if exec_broken:
                             continue
-                        for event in events:
-                            self._on_status(event, t_resume)
+                        try:
+                            for frame in frames.feed(data):
+                                self._on_frame(frame)
+                        except ValueError as err:
+                            exec_broken = True
+                            self._violation(err)
+                        if self._exec_backlog():
+                            sel.unregister(exec_sock)
+                            exec_paused = True
                     else:
                         try:
                             sinks[key.data](data)
@@ -403,10 +459,64 @@ class Pod:
             self._started.set()
             for event in (*self._exited.values(), *self._member_started.values()):
                 event.set()  # the VM is gone: nobody waits for ever
+            with self._exec_lock:
+                execs = list(self._execs.values())
+            for state in execs:
+                with state.cond:
+                    state.vm_gone = True
+                    state.cond.notify_all()
+                self._maybe_free(state)
+
+    def _violation(self, err: ValueError) -> None:
+        self.error = f"protocol violation: {err}"
+        log.event(LOG, "guest broke the protocol", logging.ERROR, error=err)
+        self._kill_domain()
+
+    def _exec_backlog(self) -> bool:
+        with self._exec_lock:
+            return any(s.queued > EXEC_QUEUE_BYTES for s in self._execs.values())
+
+    def _on_frame(self, frame: protocol.Frame) -> None:
+        """An exec'd command's output; ValueError for a frame no command can have sent."""
+        with self._exec_lock:
+            state = self._execs.get(frame.slot)
+        if state is None or not state.streams:
+            raise ValueError(f"guest sent output of slot {frame.slot}, which runs no command")
+        with state.cond:
+            if frame.stream in state.ended:
+                raise ValueError(f"guest sent output of slot {frame.slot} after its end")
+            if not frame.data:
+                state.ended.add(frame.stream)
+            elif not (state.abandoned or state.discard):
+                state.frames.append((frame.stream, frame.data))
+                state.queued += len(frame.data)
+            state.last_frame = time.monotonic()
+            state.cond.notify_all()
+        if not frame.data:
+            self._maybe_free(state)
+
+    def _on_exec_status(self, event: protocol.StatusEvent) -> None:
+        with self._exec_lock:
+            state = self._execs.get(event.container)
+        if event.kind == "ACK":
+            if state is None or not state.unacked:
+                raise ValueError(f"guest acknowledged input slot {event.container} was not sent")
+            with state.cond:
+                state.unacked = False
+                state.cond.notify_all()
+        elif event.kind == "EXIT" and state is not None and event.value is not None:
+            with state.cond:
+                if state.exit_code is None:
+                    state.exit_code = event.value
+                state.last_frame = time.monotonic()
+                state.cond.notify_all()
+            self._maybe_free(state)
 
     def _on_status(self, event: protocol.StatusEvent, t_resume: float) -> None:
         now = time.monotonic() - t_resume
-        if event.kind == "READY":
+        if event.container >= protocol.FIRST_EXEC_SLOT or event.kind == "ACK":
+            self._on_exec_status(event)
+        elif event.kind == "READY":
             self.timings["guest_ready"] = now
             self._ready.set()
         elif event.kind == "PREPARED":
@@ -521,34 +631,154 @@ class Pod:
         log.event(LOG, "pod member started", pod=self.config.name, container=index)
         return index
 
-    def exec(self, container: int, spec: protocol.ProcessSpec, timeout: float) -> int:
+    def exec(
+        self,
+        container: int,
+        spec: protocol.ProcessSpec,
+        timeout: float,
+        on_output: ExecOutput | None = None,
+        stdin: ExecInput | None = None,
+    ) -> int:
         """Run ``spec`` in a running container (its rootfs and cgroup); its exit code.
 
-        On timeout the command's process group is killed and TimeoutError raised.
+        Without ``on_output`` its output is discarded (health checks); with it, its stdout
+        and stderr are passed on from this thread as they come, and the exit code returned
+        once both have ended (or paused for EXEC_END_IDLE_S after the exit). ``stdin`` is
+        read from a thread of its own, one guest ACK at a time; without it the command's
+        stdin is /dev/null. On timeout the command's process group is killed and
+        TimeoutError raised; an exception from ``on_output`` kills it too.
         """
-        with self._lock:
+        with self._exec_lock:
             if not self._free_slots:
                 raise VMError(f"pod {self.config.name}: too many commands running at once")
-            slot = self._free_slots.pop(0)
-            done = self._exited[slot] = threading.Event()
-            self.exits.pop(slot, None)
+            state = _Exec(self._free_slots.pop(0), streams=on_output is not None)
+            self._execs[state.slot] = state
+        io = (protocol.IO_OUTPUT if on_output else 0) | (protocol.IO_STDIN if stdin else 0)
+        deadline = time.monotonic() + timeout
         try:
-            self._send(protocol.encode_exec(slot, container, spec))
-            if not done.wait(timeout):
+            self._send(protocol.encode_exec(state.slot, container, spec, io))
+        except BaseException:
+            with self._exec_lock:  # the guest never heard of it
+                del self._execs[state.slot]
+                self._free_slots.append(state.slot)
+            raise
+        try:
+            if stdin is not None:
+                threading.Thread(
+                    target=self._feed_stdin,
+                    args=(state, stdin),
+                    name=f"exec-stdin-{self.config.name}-{state.slot}",
+                    daemon=True,
+                ).start()
+            return self._follow(state, deadline, timeout, on_output)
+        except BaseException:
+            if state.exit_code is None and not state.vm_gone:  # its slot is still its own
                 with contextlib.suppress(VMError):
-                    self.signal(signal.SIGKILL, slot)
-                if not done.wait(5.0):
-                    raise VMError(f"pod {self.config.name}: a killed command did not end")
-                raise TimeoutError(f"the command did not finish within {timeout:g}s")
-            if slot not in self.exits:
-                raise VMError(self._death_message())
-            return self.exits[slot]
+                    self.signal(signal.SIGKILL, state.slot)
+            raise
         finally:
-            with self._lock:
-                if done.is_set():  # a slot whose process may still run is never reused
-                    self._exited.pop(slot, None)
-                    self.exits.pop(slot, None)
-                    self._free_slots.append(slot)
+            with state.cond:
+                state.abandoned = True
+                state.frames.clear()
+                state.queued = 0
+                state.cond.notify_all()
+            self._maybe_free(state)
+
+    def _follow(
+        self, state: _Exec, deadline: float, timeout: float, on_output: ExecOutput | None
+    ) -> int:
+        """Passes the command's output on until it has ended; its exit code."""
+        exit_seen: float | None = None
+        while True:
+            with state.cond:
+                while not (state.frames or state.done()):
+                    if exit_seen is None and state.exit_code is not None:
+                        exit_seen = time.monotonic()
+                    if exit_seen is None:
+                        limit = deadline
+                    else:
+                        limit = max(exit_seen, state.last_frame) + EXEC_END_IDLE_S
+                    left = limit - time.monotonic()
+                    if left <= 0:
+                        break
+                    state.cond.wait(left)
+                frames = list(state.frames)
+                state.frames.clear()
+                state.queued = 0
+                code, gone, done = state.exit_code, state.vm_gone, state.done()
+            for stream, data in frames:
+                if on_output is not None:
+                    on_output(stream, data)
+            now = time.monotonic()
+            if code is not None:
+                if exit_seen is None:
+                    exit_seen = now
+                if done:
+                    return code
+                if now >= max(exit_seen, state.last_frame) + EXEC_END_IDLE_S or (
+                    now >= exit_seen + protocol.EXEC_DRAIN_MAX_S + EXEC_END_IDLE_S
+                ):
+                    log.event(
+                        LOG,
+                        "exec'd command's output did not end",
+                        logging.WARNING,
+                        pod=self.config.name,
+                        slot=state.slot,
+                    )
+                    return code
+            elif gone:
+                raise VMError(self._death_message())
+            elif now >= deadline:
+                self._kill_exec(state)
+                raise TimeoutError(f"the command did not finish within {timeout:g}s")
+
+    def _kill_exec(self, state: _Exec) -> None:
+        """SIGKILL to a command's process group; returns once the guest says it ended."""
+        with state.cond:
+            state.discard = True
+            state.frames.clear()
+            state.queued = 0
+        with contextlib.suppress(VMError):
+            self.signal(signal.SIGKILL, state.slot)
+        with state.cond:
+            state.cond.wait_for(
+                lambda: state.exit_code is not None or state.vm_gone, EXEC_KILL_WAIT_S
+            )
+        if state.exit_code is None and not state.vm_gone:
+            raise VMError(f"pod {self.config.name}: a killed command did not end")
+
+    def _feed_stdin(self, state: _Exec, read: ExecInput) -> None:
+        """The command's input, a chunk at a time: the next only once the guest took one."""
+        size = protocol.STDIN_CHUNK
+        try:
+            while True:
+                data = read()
+                for chunk in [data[i : i + size] for i in range(0, len(data), size)] or [b""]:
+                    with state.cond:
+                        state.cond.wait_for(lambda: not state.unacked or state.over())
+                        if state.over():
+                            return
+                        state.unacked = bool(chunk)
+                    sock = self._socks.get(protocol.CONTROL_PORT)
+                    if sock is None:
+                        return
+                    # under the control lock: the slot cannot be another command's before
+                    # this chunk is on its way (a new X needs the lock, and the EXIT first)
+                    with self._lock:
+                        if state.over():
+                            return
+                        sock.sendall(protocol.encode_stdin(state.slot, chunk))
+                if not data:
+                    return
+        except Exception as err:  # the caller's input failed: the command just gets no more
+            log.event(LOG, "exec input failed", logging.WARNING, pod=self.config.name, error=err)
+
+    def _maybe_free(self, state: _Exec) -> None:
+        """A slot is taken back once its caller left and the guest is done with it."""
+        with self._exec_lock:
+            if state.abandoned and state.done() and self._execs.get(state.slot) is state:
+                del self._execs[state.slot]
+                self._free_slots.append(state.slot)
 
     def set_memory_limit(self, container: int, limit_bytes: int) -> None:
         """A new hard memory limit for one container's cgroup in the guest."""

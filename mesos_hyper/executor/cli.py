@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mesos_hyper.errors import UsageError
 from mesos_hyper.executor.exec_socket import (
@@ -18,9 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "exec",
         help="run a command in a running task's container",
         description="Run CMD in the container of a running task, inside its pod VM, with "
-        "the task's user, environment and rootfs, as `docker exec` does. The exit status "
-        "is the command's. Its output is not carried back: redirect it into "
-        "$MESOS_SANDBOX, which is the task's sandbox on the host.",
+        "the task's user, environment and rootfs, as `docker exec` does. Its stdout and "
+        "stderr are streamed to ours as they come; with -i our stdin is its stdin (our "
+        "end of file closes it), else its stdin is /dev/null. The exit status is the "
+        "command's (126: it cannot be run, 127: not found); 1 with a message when it "
+        "could not run or was killed at --timeout.",
+    )
+    run.add_argument(
+        "-i",
+        "--interactive",
+        action="store_true",
+        help="pass our stdin to the command",
     )
     run.add_argument(
         "--task", default=None, metavar="TASK_ID", help="which task, in a pod of several"
@@ -44,4 +53,11 @@ def _exec(args: argparse.Namespace) -> int:
         raise UsageError("exec needs a command to run")
     if not 0 < args.timeout <= MAX_TIMEOUT_S:
         raise UsageError(f"--timeout must be in (0, {MAX_TIMEOUT_S:g}]")
-    return request_exec(args.container_id, ExecRequest(tuple(argv), args.task, args.timeout))
+    request = ExecRequest(tuple(argv), args.task, args.timeout, stdin=args.interactive)
+    return request_exec(
+        args.container_id,
+        request,
+        stdin=sys.stdin.buffer if args.interactive else None,
+        stdout=sys.stdout.buffer,
+        stderr=sys.stderr.buffer,
+    )

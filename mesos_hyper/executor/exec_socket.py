@@ -2,24 +2,36 @@
 
 Only the executor can reach the guest (it holds the pod's control channel), so an
 operator's command goes through it. The socket lives in a root-only directory under
-``Paths.run``, not in the pod's directory, which the QEMU user owns. One request per
-connection: a JSON line with the argv, the task and a timeout; the reply is a JSON line
-with the exit code or an error. The command runs in the task's rootfs, cgroup, user and
-environment, as ``docker exec`` does; its output is not carried back (redirect it into
-``$MESOS_SANDBOX``, which the host sees).
+``Paths.run``, not in the pod's directory, which the QEMU user owns. The command runs in
+the task's rootfs, cgroup, user and environment, as ``docker exec`` does.
+
+One command per connection. The client sends a JSON line (at most ``MAX_REQUEST`` bytes):
+the argv, the task, a timeout and whether it sends stdin. Then frames
+``[kind:u8][len:u32 LE][payload]`` both ways, every one bounded before it is read:
+
+- server -> client: ``STDOUT`` / ``STDERR`` output as it comes (``len`` <= ``MAX_FRAME``),
+  then one ``END`` whose payload is a JSON object, ``{"exit_code": N}`` or
+  ``{"error": "..."}`` (<= ``MAX_REQUEST``); the server closes the connection after it.
+- client -> server, only with ``"stdin": true``: ``STDIN`` frames (``len`` <=
+  ``MAX_FRAME``), an empty one closes the command's stdin. The server reads the next one
+  only once the guest took the last (vmctl.pod), so a command that does not read its
+  stdin holds the client back instead of filling a buffer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, UsageError
@@ -31,6 +43,21 @@ MAX_ARGS = 256
 MAX_ARG = 4096
 MAX_TIMEOUT_S = 3600.0
 DEFAULT_TIMEOUT_S = 60.0
+MAX_FRAME = 64 << 10
+IO_TIMEOUT_S = 30.0  # a client that takes no output for this long loses its command
+
+# frame kinds (STDOUT and STDERR are the guest protocol's stream numbers)
+STDIN, STDOUT, STDERR, END = 0, 1, 2, 3
+_HEADER = struct.Struct("<BI")
+
+
+@dataclass(frozen=True)
+class ExecStreams:
+    """A command's I/O for the executor: ``on_output(kind, data)`` for its stdout and
+    stderr, ``stdin()`` its next input (b"" at the end), None when it takes none."""
+
+    on_output: Callable[[int, bytes], None]
+    stdin: Callable[[], bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,9 +65,15 @@ class ExecRequest:
     argv: tuple[str, ...]
     task_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT_S
+    stdin: bool = False  # the client sends STDIN frames
 
     def encode(self) -> bytes:
-        doc = {"argv": list(self.argv), "task_id": self.task_id, "timeout": self.timeout}
+        doc = {
+            "argv": list(self.argv),
+            "task_id": self.task_id,
+            "timeout": self.timeout,
+            "stdin": self.stdin,
+        }
         return json.dumps(doc).encode() + b"\n"
 
 
@@ -72,7 +105,13 @@ def parse_request(raw: bytes) -> ExecRequest:
         or not 0 < timeout <= MAX_TIMEOUT_S
     ):
         raise UsageError(f"exec timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:g}]")
-    return ExecRequest(tuple(argv), task_id, float(timeout))
+    stdin = doc.get("stdin", False)
+    if not isinstance(stdin, bool):
+        raise UsageError("exec stdin must be true or false")
+    unknown = doc.keys() - {"argv", "task_id", "timeout", "stdin"}
+    if unknown:
+        raise UsageError(f"exec request has unknown fields: {', '.join(sorted(unknown))[:200]}")
+    return ExecRequest(tuple(argv), task_id, float(timeout), stdin)
 
 
 def socket_path(container_id: str, paths: config.Paths | None = None) -> Path:
@@ -80,22 +119,60 @@ def socket_path(container_id: str, paths: config.Paths | None = None) -> Path:
     return (paths or config.Paths.from_env()).run / "exec" / name
 
 
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
+def _frame(kind: int, payload: bytes) -> bytes:
+    return _HEADER.pack(kind, len(payload)) + payload
+
+
+class _Reader:
+    """Reads the request line and then frames from a socket, never more than one frame's
+    bound ahead; UsageError for anything malformed or too large, EOFError at the end."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._buf = bytearray()
+
+    def _fill(self, most: int) -> None:
+        chunk = self._conn.recv(most)
         if not chunk:
-            break
-        data += chunk
-        if len(data) > MAX_REQUEST:
+            raise EOFError("the connection ended")
+        self._buf += chunk
+
+    def line(self) -> bytes:
+        while b"\n" not in self._buf:
+            if len(self._buf) > MAX_REQUEST:
+                raise UsageError(f"exec message is over {MAX_REQUEST} bytes")
+            try:
+                self._fill(4096)
+            except EOFError:
+                break
+        end = self._buf.find(b"\n") + 1 or len(self._buf)
+        if end > MAX_REQUEST + 1:
             raise UsageError(f"exec message is over {MAX_REQUEST} bytes")
-    return data
+        line = bytes(self._buf[:end])
+        del self._buf[:end]
+        return line
+
+    def _exactly(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            self._fill(min(n - len(self._buf), MAX_FRAME))
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def frame(self, kinds: dict[int, int]) -> tuple[int, bytes]:
+        """The next frame; ``kinds`` maps the kinds allowed here to their bound."""
+        kind, length = _HEADER.unpack(self._exactly(_HEADER.size))
+        if kind not in kinds:
+            raise UsageError(f"exec frame of unknown kind {kind}")
+        if length > kinds[kind]:
+            raise UsageError(f"exec frame of {length} bytes is over {kinds[kind]}")
+        return kind, self._exactly(length)
 
 
 class ExecServer:
-    """Serves ``run(request) -> exit code`` on the container's socket until closed."""
+    """Serves ``run(request, streams) -> exit code`` on the container's socket until closed."""
 
-    def __init__(self, path: Path, run: Callable[[ExecRequest], int]) -> None:
+    def __init__(self, path: Path, run: Callable[[ExecRequest, ExecStreams], int]) -> None:
         self.path = path
         self._run = run
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,17 +197,42 @@ class ExecServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        finished = threading.Event()
+        reader = _Reader(conn)
+
+        def send(kind: int, data: bytes) -> None:
+            conn.sendall(_frame(kind, data))
+
+        def read_stdin() -> bytes:
+            """The client's next input; b"" at its end, or once it broke the protocol."""
+            while True:
+                try:
+                    return reader.frame({STDIN: MAX_FRAME})[1]
+                except TimeoutError:  # an idle terminal, or a client that has left
+                    if finished.is_set():
+                        return b""
+                except (OSError, EOFError):
+                    return b""
+                except UsageError as err:
+                    log.event(LOG, "exec client broke the protocol", logging.WARNING, error=err)
+                    return b""
+
         with conn:
             try:
                 conn.settimeout(10.0)
-                request = parse_request(_read_line(conn))
-                conn.settimeout(None)
+                request = parse_request(reader.line())
+                conn.settimeout(IO_TIMEOUT_S)
                 log.event(LOG, "exec", argv=" ".join(request.argv)[:200], task=request.task_id)
-                reply: dict[str, object] = {"exit_code": self._run(request)}
+                streams = ExecStreams(send, read_stdin if request.stdin else None)
+                reply: dict[str, object] = {"exit_code": self._run(request, streams)}
             except (HyperError, TimeoutError, OSError) as err:
                 reply = {"error": str(err) or type(err).__name__}
+            finally:
+                finished.set()
             with contextlib.suppress(OSError):
-                conn.sendall(json.dumps(reply).encode() + b"\n")
+                send(END, json.dumps(reply).encode())
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)  # ends a stdin read still waiting on it
 
     def close(self) -> None:
         if self._closed:
@@ -142,9 +244,43 @@ class ExecServer:
         self.path.unlink(missing_ok=True)
 
 
-def request_exec(container_id: str, request: ExecRequest) -> int:
-    """The exit code of ``request`` run in the container; HyperError when it cannot run."""
+def _send_stdin(sock: socket.socket, stdin: BinaryIO) -> None:
+    """Our input to the command, then an empty frame for its end.
+
+    A real file is read with os.read: this thread may still wait on a terminal when the
+    command has ended, and a buffered reader's lock held then stops the interpreter's exit.
+    """
+    read: Callable[[int], bytes]
+    try:
+        read = functools.partial(os.read, stdin.fileno())
+    except (AttributeError, OSError, ValueError):
+        read = getattr(stdin, "read1", stdin.read)
+    try:
+        while True:
+            data = read(MAX_FRAME)
+            sock.sendall(_frame(STDIN, data))
+            if not data:
+                return
+    except (OSError, ValueError):  # the exec ended and closed the socket
+        return
+
+
+def request_exec(
+    container_id: str,
+    request: ExecRequest,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+) -> int:
+    """The exit code of ``request`` run in the container; HyperError when it cannot run.
+
+    Its stdout and stderr are written to ``stdout`` and ``stderr`` as they come (dropped
+    where None); ``stdin`` is read for its input when ``request.stdin``.
+    """
+    if request.stdin and stdin is None:
+        raise ValueError("an exec request with stdin needs a stdin to read")
     path = socket_path(container_id)
+    sinks = {STDOUT: stdout, STDERR: stderr}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
             sock.connect(str(path))
@@ -152,16 +288,36 @@ def request_exec(container_id: str, request: ExecRequest) -> int:
             raise HyperError(
                 f"container {container_id} has no running pod on this host ({path})"
             ) from None
-        sock.settimeout(request.timeout + 30.0)
+        sock.settimeout(request.timeout + IO_TIMEOUT_S)
         sock.sendall(request.encode())
-        try:
-            raw = _read_line(sock)
-        except TimeoutError:
-            raise HyperError(f"no answer from the executor of {container_id}") from None
+        if request.stdin and stdin is not None:
+            threading.Thread(target=_send_stdin, args=(sock, stdin), daemon=True).start()
+        reader = _Reader(sock)
+        while True:
+            try:
+                kind, data = reader.frame({STDOUT: MAX_FRAME, STDERR: MAX_FRAME, END: MAX_REQUEST})
+            except TimeoutError:
+                raise HyperError(f"no answer from the executor of {container_id}") from None
+            except (OSError, EOFError, UsageError):
+                raise HyperError(f"the executor of {container_id} ended the connection") from None
+            if kind == END:
+                break
+            sink = sinks[kind]
+            if sink is not None:
+                try:
+                    sink.write(data)
+                    sink.flush()
+                except BrokenPipeError:  # our reader left (`| head`): so does the command
+                    raise HyperError(f"exec in {container_id}: output closed") from None
     try:
-        reply = json.loads(raw)
+        reply = json.loads(data)
     except ValueError:
-        raise HyperError(f"the executor of {container_id} ended the connection") from None
+        raise HyperError(f"the executor of {container_id} sent a malformed reply") from None
+    if not isinstance(reply, dict):
+        raise HyperError(f"the executor of {container_id} sent a malformed reply")
     if "error" in reply:
         raise HyperError(f"exec in {container_id}: {reply['error']}")
-    return int(reply["exit_code"])
+    code = reply.get("exit_code")
+    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 255:
+        raise HyperError(f"the executor of {container_id} sent a malformed reply")
+    return code

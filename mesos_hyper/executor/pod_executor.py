@@ -33,7 +33,7 @@ from mesos_hyper.state import StateStore, Termination
 from mesos_hyper.state.tasks import TaskLedger
 
 if TYPE_CHECKING:
-    from mesos_hyper.executor.exec_socket import ExecRequest
+    from mesos_hyper.executor.exec_socket import ExecRequest, ExecStreams
     from mesos_hyper.executor.pod_manager import PodManager
     from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
 
@@ -208,7 +208,8 @@ class PodExecutor:
 
     # ---- exec ------------------------------------------------------------------------
 
-    def _exec(self, request: ExecRequest) -> int:
+    def _exec(self, request: ExecRequest, streams: ExecStreams) -> int:
+        """``mesos-hyper exec``: the command in the task's container, its I/O streamed."""
         with self._lock:
             started = [t for t in self.tasks.values() if t.index is not None and not t.outcome]
         if request.task_id is not None:
@@ -222,7 +223,8 @@ class PodExecutor:
         pod, index = runner.pod, runner.index
         if pod is None or index is None or runner.spec_for is None:
             raise NotFoundError(f"task {runner.task_id} is not running")
-        return pod.exec(index, runner.spec_for(runner.spec.command, request.argv), request.timeout)
+        spec = runner.spec_for(runner.spec.command, request.argv)
+        return pod.exec(index, spec, request.timeout, streams.on_output, streams.stdin)
 
     def _task_env(self, task: TaskSpec) -> dict[str, str]:
         return {

@@ -22,7 +22,7 @@ from isolators.net import Attachment
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, VMError
 from mesos_hyper.executor import exec_socket, networking
-from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer
+from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer, ExecStreams
 from mesos_hyper.model.messages import LaunchRequest
 from mesos_hyper.state import StateStore, Status
 from vmctl.domain import domain_name
@@ -66,7 +66,7 @@ class PodManager:
         paths: config.Paths,
         sandbox: Path,
         on_sandbox_full: Callable[[str], None],
-        run_exec: Callable[[ExecRequest], int],
+        run_exec: Callable[[ExecRequest, ExecStreams], int],
     ) -> None:
         self.launch = launch
         self.framework_id = framework_id

@@ -19,6 +19,9 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
   the host has applied the task's limits, or ends the pod on a ``K``), ``STARTED <pid>``,
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
+- ``mh.exec`` (guest -> host): the output of exec'd commands, as frames
+  ``[slot:u8][stream:u8 1 stdout, 2 stderr][len:u16 LE][data]``, ``len`` at most
+  ``MAX_FRAME``; a frame of length 0 is that stream's end, sent once per stream.
 
 The first container's rootfs is the disk with virtio serial ``mh-c0``.
 
@@ -27,11 +30,29 @@ followed by its spec; its rootfs is the disk with virtio serial ``mh-c<k>``, its
 goes to ports ``mh.c<k>.stdout`` / ``mh.c<k>.stderr``, signals are ``K`` ``k:signum``,
 and its status lines end with `` <k>``. The VM powers off when no container is left.
 
-Exec (health-check commands): ``X`` ``slot:k`` followed by a spec runs a command in
-container ``k``'s rootfs and cgroup, output discarded; slots are 16..31 and report
-``STARTED``/``EXIT`` like members; ``K`` ``slot:signum`` signals its process group.
+Exec (``mesos-hyper exec``, health-check commands): ``X`` ``slot:k[:io]`` followed by a
+spec runs a command in container ``k``'s rootfs and cgroup; slots are 16..31 and report
+``STARTED``/``EXIT`` like members; ``K`` ``slot:signum`` signals its process group. ``io``
+is a bit mask, 0 when absent (health checks): without bit 1 the output is discarded, and
+the command's stdin is /dev/null without bit 2.
 
-The guest is untrusted: status lines are bounded and validated here.
+- Output (bit 1): the guest sends the command's stdout and stderr as ``mh.exec`` frames of
+  its slot, and then each stream's end frame. Output and status come over different ports:
+  the host matches them by waiting, after the slot's ``EXIT``, for both end frames. The
+  guest ends an exited command's streams once they were idle (nothing to read while the
+  host kept up) for ``EXEC_DRAIN_S``, and at the latest ``EXEC_DRAIN_MAX_S`` after its
+  exit: a daemonised grandchild may hold the pipes open, and its later output is dropped.
+  The host takes a slot back only once it has the EXIT and both ends, so a frame is never
+  taken for the output of the slot's next command.
+- Stdin (bit 2): ``I`` records ``slot:`` + up to ``STDIN_CHUNK`` bytes, an empty one
+  closes the command's stdin. Credit of one chunk: the host sends the next chunk only once
+  the guest has said ``ACK <slot>``, which it does once the chunk is in the command's
+  stdin pipe (or was dropped because the command closed its stdin or ended; ``ACK`` lines
+  of a slot all come before its ``EXIT``). The guest holds at most one chunk per slot and
+  never blocks on the pipe: a command that never reads its stdin only stops its input.
+
+The guest is untrusted: status lines and output frames are bounded and validated here
+(vmctl.pod checks that a frame's slot runs a command that asked for output).
 """
 
 from __future__ import annotations
@@ -43,7 +64,19 @@ CONTROL_PORT = "mh.control"
 STATUS_PORT = "mh.status"
 STDOUT_PORT = "mh.stdout"
 STDERR_PORT = "mh.stderr"
-PORTS = (CONTROL_PORT, STATUS_PORT, STDOUT_PORT, STDERR_PORT)
+EXEC_PORT = "mh.exec"
+PORTS = (CONTROL_PORT, STATUS_PORT, STDOUT_PORT, STDERR_PORT, EXEC_PORT)
+
+# exec streams (mh.exec frames) and ``X`` io bits
+STDOUT = 1
+STDERR = 2
+IO_OUTPUT = 1
+IO_STDIN = 2
+MAX_FRAME = 4096  # data bytes of one mh.exec frame
+FRAME_HEADER = 4
+STDIN_CHUNK = 16 * 1024  # data bytes of one ``I`` record
+EXEC_DRAIN_S = 2.0  # the guest ends an exited command's idle streams after this
+EXEC_DRAIN_MAX_S = 30.0  # ... and all of them after this
 
 MAX_STATUS_LINE = 4096
 MAX_RECORD = 1 << 20
@@ -131,10 +164,25 @@ def encode_member_spec(index: int, spec: ProcessSpec) -> bytes:
     return _record(b"C", str(index).encode()) + encode_spec(spec)
 
 
-def encode_exec(slot: int, container: int, spec: ProcessSpec) -> bytes:
-    if not FIRST_EXEC_SLOT <= slot < MAX_SLOTS or not 0 <= container < MAX_CONTAINERS:
-        raise ValueError(f"bad exec slot {slot} or container {container}")
-    return _record(b"X", f"{slot}:{container}".encode()) + encode_spec(spec)
+def _check_exec_slot(slot: int) -> None:
+    if not FIRST_EXEC_SLOT <= slot < MAX_SLOTS:
+        raise ValueError(f"bad exec slot {slot}")
+
+
+def encode_exec(slot: int, container: int, spec: ProcessSpec, io: int = 0) -> bytes:
+    _check_exec_slot(slot)
+    if not 0 <= container < MAX_CONTAINERS or io & ~(IO_OUTPUT | IO_STDIN):
+        raise ValueError(f"bad exec container {container} or io {io}")
+    head = f"{slot}:{container}" + (f":{io}" if io else "")
+    return _record(b"X", head.encode()) + encode_spec(spec)
+
+
+def encode_stdin(slot: int, data: bytes) -> bytes:
+    """A chunk for an exec'd command's stdin; empty closes it."""
+    _check_exec_slot(slot)
+    if len(data) > STDIN_CHUNK:
+        raise ValueError(f"stdin chunk of {len(data)} bytes is over {STDIN_CHUNK}")
+    return _record(b"I", f"{slot}:".encode() + data)
 
 
 def encode_go() -> bytes:
@@ -153,7 +201,7 @@ def encode_signal(signum: int, container: int = 0) -> bytes:
 
 @dataclass(frozen=True)
 class StatusEvent:
-    kind: str  # READY | PREPARED | STARTED | ERROR | EXIT | LIMIT (message: memory or disk)
+    kind: str  # READY | PREPARED | STARTED | ERROR | EXIT | ACK | LIMIT (memory or disk)
     value: int | None = None
     message: str = ""
     container: int = 0
@@ -194,6 +242,10 @@ def parse_status_line(line: bytes) -> StatusEvent:
         if kind == "EXIT" and value > 255:
             raise ValueError(f"guest reported an impossible exit code {value}")
         return StatusEvent(kind, value, container=container)
+    if kind == "ACK":
+        if not (rest.isdigit() and len(rest) <= 2 and FIRST_EXEC_SLOT <= int(rest) < MAX_SLOTS):
+            raise ValueError(f"guest acknowledged input of an impossible slot {rest[:8]!r}")
+        return StatusEvent("ACK", container=int(rest))
     if kind == "LIMIT":
         resource, _, index = rest.partition(" ")
         if resource in ("memory", "disk") and (
@@ -204,3 +256,42 @@ def parse_status_line(line: bytes) -> StatusEvent:
     if kind == "ERROR":
         return StatusEvent("ERROR", message="".join(c for c in rest if c.isprintable())[:512])
     raise ValueError(f"guest sent a malformed status line: {text[:80]!r}")
+
+
+@dataclass(frozen=True)
+class Frame:
+    slot: int
+    stream: int  # STDOUT or STDERR
+    data: bytes  # empty: the stream's end
+
+
+class FrameParser:
+    """Turns bytes from ``mh.exec`` into frames; rejects malformed ones (which slots may
+    send is the pod's to check). Holds at most one partial frame."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[Frame]:
+        buf = self._buf + data
+        frames, at = [], 0
+        while len(buf) - at >= FRAME_HEADER:
+            slot, stream, length = struct.unpack_from("<BBH", buf, at)
+            if not FIRST_EXEC_SLOT <= slot < MAX_SLOTS:
+                raise ValueError(f"guest sent output of an impossible slot {slot}")
+            if stream not in (STDOUT, STDERR):
+                raise ValueError(f"guest sent output of an impossible stream {stream}")
+            if length > MAX_FRAME:
+                raise ValueError(f"guest sent an output frame of {length} bytes")
+            end = at + FRAME_HEADER + length
+            if len(buf) < end:
+                break
+            frames.append(Frame(slot, stream, buf[at + FRAME_HEADER : end]))
+            at = end
+        self._buf = buf[at:]
+        return frames
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a frame not complete yet (a VM that ended mid-frame cut it short)."""
+        return len(self._buf)

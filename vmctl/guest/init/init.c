@@ -602,7 +602,9 @@ struct child {
     int go_w;   /* one byte releases it into its exec; EOF makes it exit unexec'd */
 };
 
-static int fork_child(const struct spec *sp, int out_fd, int err_fd, const char *root, int cg, struct child *c) {
+/* in_fd < 0: stdin is /dev/null. */
+static int fork_child(const struct spec *sp, int in_fd, int out_fd, int err_fd, const char *root, int cg,
+                      struct child *c) {
     int errp[2], gop[2];
     if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) fatal("pipe");
     pid_t pid = fork();
@@ -613,13 +615,14 @@ static int fork_child(const struct spec *sp, int out_fd, int err_fd, const char 
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);  /* we ignore it; an exec'd program gets the default */
         setsid();
         if (have_cgroups) {
             char procs[128];
             cgroup_path(procs, sizeof procs, cg, "cgroup.procs");
             write_file(procs, "0");
         }
-        int nul = open("/dev/null", O_RDONLY);
+        int nul = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
         dup2(nul, 0);
         dup2(out_fd, 1);
         dup2(err_fd, 2);
@@ -675,9 +678,10 @@ static pid_t release_child(struct child *c, int idx) {
     return c->pid;
 }
 
-static pid_t spawn(const struct spec *sp, int out_fd, int err_fd, const char *root, int idx, int cg) {
+static pid_t spawn(const struct spec *sp, int in_fd, int out_fd, int err_fd, const char *root, int idx,
+                   int cg) {
     struct child c;
-    fork_child(sp, out_fd, err_fd, root, cg, &c);
+    fork_child(sp, in_fd, out_fd, err_fd, root, cg, &c);
     return release_child(&c, idx);
 }
 
@@ -713,7 +717,7 @@ static pid_t start_member(struct spec *sp, int idx) {
     snprintf(root, sizeof root, ROOT "-%d", idx);
     setup_rootfs(sp, dev, root);
     make_cgroup(idx, sp->mem_max);
-    pid_t pid = spawn(sp, out, err, root, idx, idx);
+    pid_t pid = spawn(sp, -1, out, err, root, idx, idx);
     close(out);
     close(err);
     return pid;
@@ -736,18 +740,193 @@ static void root_of(int idx, char *buf, size_t len) {
     else snprintf(buf, len, ROOT "-%d", idx);
 }
 
-/* Runs `sp` inside container `target`'s rootfs and memory cgroup; output is discarded. */
-static pid_t exec_in(struct spec *sp, int slot, int target, int live) {
-    if (!live) {
-        status("ERROR exec: no container %d", target);
+/* Exec'd commands' I/O (protocol.py): output as frames on mh.exec, stdin from I records.
+ * Nothing here blocks: a host that reads slowly or a command that never reads its stdin
+ * stops that command's I/O, never the init. */
+#define XCHUNK 4096            /* data bytes of one frame: protocol.MAX_FRAME */
+#define XBUF (64 * 1024)       /* frames waiting for the host */
+#define XRESERVE 256           /* room kept for end frames (2 per slot, 4 bytes each) */
+#define STDIN_CHUNK (16 * 1024)
+#define DRAIN_IDLE_MS 2000     /* protocol.EXEC_DRAIN_S */
+#define DRAIN_MAX_MS 30000     /* protocol.EXEC_DRAIN_MAX_S */
+#define IO_OUTPUT 1
+#define IO_STDIN 2
+
+struct xio {
+    int out[3];          /* read ends of the command's stdout [1] and stderr [2]; -1: ended */
+    int in;              /* write end of its stdin; -1: closed or none */
+    char *pending;       /* the stdin chunk being written (the host waits for its ACK) */
+    size_t len, off;
+    int close_in;        /* close its stdin once pending is written */
+    int live;            /* its process runs: I records are taken and acked */
+    long long idle_at;   /* after its exit: end its streams once idle until then */
+    long long drain_max; /* ... and at the latest then */
+};
+static struct xio xio[MAX_SLOTS];
+static int exec_fd = -1;
+static char xbuf[XBUF];
+static size_t xlen;
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+static int room(void) { return XBUF - xlen >= 4 + XCHUNK + XRESERVE; }
+
+static void put_header(int slot, int stream, size_t n) {
+    unsigned char *h = (unsigned char *)xbuf + xlen;
+    h[0] = (unsigned char)slot;
+    h[1] = (unsigned char)stream;
+    h[2] = (unsigned char)(n & 0xff);
+    h[3] = (unsigned char)(n >> 8);
+    xlen += 4 + n;
+}
+
+static void end_stream(int slot, int k) {
+    if (xio[slot].out[k] >= 0) close(xio[slot].out[k]);
+    xio[slot].out[k] = -1;
+    if (xlen + 4 <= XBUF) put_header(slot, k, 0);
+}
+
+/* Writes the pending stdin chunk; ACK once it is in the pipe or was dropped (the command
+ * closed its stdin). */
+static void feed_stdin(int slot) {
+    struct xio *x = &xio[slot];
+    while (x->pending && x->in >= 0 && x->off < x->len) {
+        ssize_t w = write(x->in, x->pending + x->off, x->len - x->off);
+        if (w >= 0) { x->off += (size_t)w; continue; }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return;
+        close(x->in);  /* EPIPE: nobody reads it any more */
+        x->in = -1;
+    }
+    if (x->pending) {
+        free(x->pending);
+        x->pending = NULL;
+        status("ACK %d", slot);
+    }
+    if (x->close_in && x->in >= 0) { close(x->in); x->in = -1; }
+}
+
+/* "slot:" + data for the command's stdin, empty data closes it. */
+static void take_stdin(char *p, uint32_t n) {
+    char *colon = memchr(p, ':', n < 3 ? n : 3);
+    long slot = -1;
+    if (colon) { *colon = 0; slot = parse_id(p); }
+    size_t len = colon ? n - (size_t)(colon + 1 - p) : 0;
+    if (slot < FIRST_EXEC || slot >= MAX_SLOTS || len > STDIN_CHUNK) {
+        say("bad stdin record");
+        free(p);
+        return;
+    }
+    struct xio *x = &xio[slot];
+    if (!x->live) { free(p); return; }  /* it ended: its EXIT tells the host */
+    if (len == 0) { x->close_in = 1; free(p); feed_stdin((int)slot); return; }
+    if (x->pending) { say("stdin for slot %ld before its ACK: dropped", slot); free(p); return; }
+    if (x->in < 0) { free(p); status("ACK %ld", slot); return; }  /* no stdin: dropped */
+    memmove(p, colon + 1, len);
+    x->pending = p;
+    x->len = len;
+    x->off = 0;
+    feed_stdin((int)slot);
+}
+
+/* Its process ended (or never ran): drop its input, ACK what was pending (before the
+ * EXIT that follows), and give its output streams until they are drained. */
+static void exec_ended(int slot) {
+    struct xio *x = &xio[slot];
+    x->live = 0;
+    if (x->pending) {
+        free(x->pending);
+        x->pending = NULL;
+        status("ACK %d", slot);
+    }
+    if (x->in >= 0) close(x->in);
+    x->in = -1;
+    x->close_in = 0;
+    long long now = now_ms();
+    x->idle_at = now + DRAIN_IDLE_MS;
+    x->drain_max = now + DRAIN_MAX_MS;
+}
+
+/* One turn: stdin into the pipes, output from the pipes into frames, frames to the host.
+ * `hup`: the host is not on the port (it went away): what it would have read is dropped. */
+static void exec_io(int hup) {
+    long long now = now_ms();
+    for (int s = FIRST_EXEC; s < MAX_SLOTS; s++) {
+        struct xio *x = &xio[s];
+        if (x->pending) feed_stdin(s);
+        for (int k = 1; k <= 2; k++) {
+            while (x->out[k] >= 0 && room()) {
+                ssize_t n = read(x->out[k], xbuf + xlen + 4, XCHUNK);
+                if (n > 0) {
+                    put_header(s, k, (size_t)n);
+                    if (!x->live) x->idle_at = now + DRAIN_IDLE_MS;
+                    continue;
+                }
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0 && errno == EAGAIN) break;
+                end_stream(s, k);
+            }
+            if (x->out[k] >= 0 && !x->live) {
+                if (!room()) x->idle_at = now + DRAIN_IDLE_MS;  /* the host is behind */
+                if (now >= x->idle_at || now >= x->drain_max) end_stream(s, k);
+            }
+        }
+    }
+    while (xlen > 0) {
+        ssize_t w = write(exec_fd, xbuf, xlen);
+        if (w > 0) {
+            memmove(xbuf, xbuf + w, xlen - (size_t)w);
+            xlen -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN && !hup) break;
+        xlen = 0;
+    }
+}
+
+/* Runs `sp` inside container `target`'s rootfs and memory cgroup, with pipes for what `io`
+ * asks (else /dev/null). */
+static pid_t exec_in(struct spec *sp, int slot, int target, int live, int io) {
+    struct xio *x = &xio[slot];
+    if (x->out[1] >= 0 || x->out[2] >= 0 || x->in >= 0 || x->pending)
+        say("exec slot %d reused before its streams ended", slot);
+    for (int k = 1; k <= 2; k++) if (x->out[k] >= 0) close(x->out[k]);
+    if (x->in >= 0) close(x->in);
+    free(x->pending);
+    *x = (struct xio){.out = {-1, -1, -1}, .in = -1};
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+    if (live && (((io & IO_STDIN) && pipe2(in, O_CLOEXEC) < 0) ||
+                 ((io & IO_OUTPUT) && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)))) {
+        status("ERROR exec: pipe: %s", strerror(errno));
+        int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
+        for (int i = 0; i < 6; i++) if (fds[i] >= 0) close(fds[i]);
+        live = -1;
+    }
+    if (live <= 0) {
+        if (live == 0) status("ERROR exec: no container %d", target);
+        if (io & IO_OUTPUT) { end_stream(slot, 1); end_stream(slot, 2); }
         report("EXIT", slot, 125);
         return -1;
     }
     char root[32];
     root_of(target, root, sizeof root);
     int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    pid_t pid = spawn(sp, nul, nul, root, slot, target);
+    pid_t pid = spawn(sp, in[0], out[1] >= 0 ? out[1] : nul, err[1] >= 0 ? err[1] : nul, root, slot, target);
     close(nul);
+    int ends[3] = {in[0], out[1], err[1]};
+    for (int i = 0; i < 3; i++) if (ends[i] >= 0) close(ends[i]);
+    x->in = in[1];
+    x->out[1] = out[0];
+    x->out[2] = err[0];
+    int mine[3] = {in[1], out[0], err[0]};
+    for (int i = 0; i < 3; i++) if (mine[i] >= 0) fcntl(mine[i], F_SETFL, O_NONBLOCK);
+    x->live = 1;
+    if (pid < 0) exec_ended(slot);  /* it could not exec: its EXIT was reported */
     return pid;
 }
 
@@ -781,6 +960,7 @@ int main(void) {
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);  /* a command that closed its stdin: EPIPE, see feed_stdin */
 
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL);
     mount("proc", "/proc", "proc", 0, NULL);
@@ -803,6 +983,9 @@ int main(void) {
     if (out < 0) fatal("open port mh.stdout");
     int err = open_port("mh.stderr", O_WRONLY);
     if (err < 0) fatal("open port mh.stderr");
+    exec_fd = open_port("mh.exec", O_WRONLY | O_NONBLOCK);
+    if (exec_fd < 0) fatal("open port mh.exec");
+    for (int s = 0; s < MAX_SLOTS; s++) xio[s] = (struct xio){.out = {-1, -1, -1}, .in = -1};
     status("READY");
 
     struct ctr ctrs[MAX_SLOTS];
@@ -817,7 +1000,7 @@ int main(void) {
     setup_rootfs(&first, rootdev, ROOT);
     make_cgroup(0, first.mem_max);
     struct child child0;
-    fork_child(&first, out, err, ROOT, 0, &child0);
+    fork_child(&first, -1, out, err, ROOT, 0, &child0);
     close(out);
     close(err);
     status("PREPARED");
@@ -831,11 +1014,29 @@ int main(void) {
 
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) fatal("signalfd");
-    struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = control, .events = POLLIN}};
+    struct pollfd fds[3 + 3 * MAX_SLOTS];
     for (;;) {
-        int nfds = control >= 0 ? 2 : 1;
-        int ready = poll(fds, nfds, 1000);
+        int nfds = 0, ci = -1, xi = -1, timeout = 1000;
+        fds[nfds++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        if (control >= 0) { ci = nfds; fds[nfds++] = (struct pollfd){.fd = control, .events = POLLIN}; }
+        if (xlen > 0) { xi = nfds; fds[nfds++] = (struct pollfd){.fd = exec_fd, .events = POLLOUT}; }
+        long long now = now_ms();
+        for (int s = FIRST_EXEC; s < MAX_SLOTS; s++) {
+            struct xio *x = &xio[s];
+            for (int k = 1; k <= 2; k++) {
+                if (x->out[k] < 0) continue;
+                if (room()) fds[nfds++] = (struct pollfd){.fd = x->out[k], .events = POLLIN};
+                if (!x->live) {
+                    long long at = x->idle_at < x->drain_max ? x->idle_at : x->drain_max;
+                    long long left = at > now ? at - now : 0;
+                    if (left < timeout) timeout = (int)left;
+                }
+            }
+            if (x->pending && x->in >= 0) fds[nfds++] = (struct pollfd){.fd = x->in, .events = POLLOUT};
+        }
+        int ready = poll(fds, nfds, timeout);
         if (ready < 0) { if (errno == EINTR) continue; fatal("poll"); }
+        exec_io(xi >= 0 && (fds[xi].revents & (POLLHUP | POLLERR)));
         online_cpus();
         for (int i = 0; i < nctr; i++)
             if (ctrs[i].disk && !ctrs[i].exec && disk_full(ctrs[i].root)) {
@@ -844,7 +1045,7 @@ int main(void) {
                 kill(-ctrs[i].pid, SIGKILL);
             }
         if (ready == 0) continue;
-        if (nfds == 2 && fds[1].revents) {
+        if (ci >= 0 && fds[ci].revents) {
             char tag, *p;
             uint32_t n;
             if (read_record(control, &tag, &p, &n) < 0) {
@@ -877,14 +1078,17 @@ int main(void) {
                     ncontainers++;
                     report("STARTED", (int)idx, (int)pid);
                 }
+            } else if (tag == 'I') {
+                take_stdin(p, n);
             } else if (tag == 'X') {
-                /* "slot:container": run a command in a running container */
-                char *colon = strchr(p, ':');
-                long slot = -1, target = -1;
+                /* "slot:container[:io]": run a command in a running container */
+                char *colon = strchr(p, ':'), *colon2 = colon ? strchr(colon + 1, ':') : NULL;
+                long slot = -1, target = -1, io = 0;
+                if (colon2) { *colon2 = 0; io = parse_id(colon2 + 1); }
                 if (colon) { *colon = 0; slot = parse_id(p); target = parse_id(colon + 1); }
                 free(p);
                 if (slot < FIRST_EXEC || slot >= MAX_SLOTS || target < 0 || target >= MAX_CONTAINERS ||
-                    nctr >= MAX_SLOTS) {
+                    nctr >= MAX_SLOTS || io < 0 || io > (IO_OUTPUT | IO_STDIN)) {
                     errno = EINVAL;
                     fatal("exec slot");
                 }
@@ -897,7 +1101,7 @@ int main(void) {
                 read_spec(control, &xs);
                 int live = 0;
                 for (int i = 0; i < nctr; i++) live |= !ctrs[i].exec && ctrs[i].idx == target;
-                pid_t pid = exec_in(&xs, (int)slot, (int)target, live);
+                pid_t pid = exec_in(&xs, (int)slot, (int)target, live, (int)io);
                 if (pid > 0) {
                     ctrs[nctr++] = (struct ctr){pid, (int)slot, 1, 0, ""};
                     report("STARTED", (int)slot, (int)pid);
@@ -937,6 +1141,8 @@ int main(void) {
                             report_limit("memory", ctrs[i].idx);
                         vm_ooms = ooms;
                         ncontainers--;
+                    } else {
+                        exec_ended(ctrs[i].idx);  /* its ACKs come before its EXIT */
                     }
                     report("EXIT", ctrs[i].idx, code);
                     ctrs[i] = ctrs[--nctr];
