@@ -74,10 +74,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    import sys
 
     from mesos_hyper.errors import HyperError
     from mesos_hyper.host import agents, doctor
+    from mesos_hyper.host.status_line import StatusLine
 
     agent = None
     if args.agent_flags is not None:
@@ -87,14 +87,9 @@ def _doctor(args: argparse.Namespace) -> int:
         agent = running[0] if running else None
         if agent is None:
             raise HyperError("--agent: no mesos-agent runs here (give --agent-flags instead)")
-    progress = sys.stderr.isatty()
-
-    def say(what: str) -> None:
-        if progress:
-            print(f"\r\033[K{what}...", end="", file=sys.stderr, flush=True)
-
-    findings = doctor.run(config.Paths.from_env(), image=args.image, agent=agent, progress=say)
-    say("")
+    status = StatusLine()
+    findings = doctor.run(config.Paths.from_env(), image=args.image, agent=agent, progress=status)
+    status.clear()
     for finding in findings:
         print(finding.line())
     failed = [f for f in findings if f.level is doctor.Level.FAIL]

@@ -16,28 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from mesos_hyper import config, log
+from mesos_hyper.host.status_line import StatusLine
 
 if TYPE_CHECKING:  # the finder imports libvirt: only `gc` itself pays for it
     from mesos_hyper.host import leftovers
 
 LOG = logging.getLogger(__name__)
-
-
-class StatusLine:
-    """What a long step is doing, on one stderr line rewritten in place; only on a
-    terminal (logs and pipes get nothing of it)."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.on = self.stream.isatty()
-
-    def __call__(self, what: str) -> None:
-        if self.on:
-            print(f"\r\033[K{what}...", end="", file=self.stream, flush=True)
-
-    def clear(self) -> None:
-        if self.on:
-            print("\r\033[K", end="", file=self.stream, flush=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
