@@ -129,6 +129,9 @@ def guest(tmp_path):
     fake = FakeGuest(tmp_path)
     yield fake
     fake.close()
+    assert fake.pod._pump is not None
+    fake.pod._pump.join(10)  # the guest's ends are gone: the pump ends by itself
+    assert not fake.pod._pump.is_alive()
     fake.pod.destroy()
 
 
@@ -336,8 +339,20 @@ def test_exec_streams_output_takes_input_and_passes_the_status(agent, image):  #
     # a command that never reads its stdin: our input waits, the command still ends
     ignored = run("-i", cid, "--", "sh", "-c", "sleep 2; echo done", data=payload * 4)
     assert (ignored.returncode, ignored.stdout) == (0, b"done\n")
-    stuck = run("-i", "--timeout", "3", cid, "--", "sleep", "1000", data=payload * 4)
-    assert stuck.returncode == 1 and b"did not finish within 3s" in stuck.stderr
+    # ... and while one sits on its unread input, the init serves the others
+    stuck: list[subprocess.CompletedProcess[bytes]] = []
+    sitter = threading.Thread(
+        target=lambda: stuck.append(
+            run("-i", "--timeout", "15", cid, "--", "sleep", "1000", data=payload * 4)
+        )
+    )
+    sitter.start()
+    time.sleep(3)
+    meanwhile = run(cid, "--", "echo", "meanwhile")
+    assert (meanwhile.returncode, meanwhile.stdout) == (0, b"meanwhile\n")
+    assert sitter.is_alive()
+    sitter.join(120)
+    assert stuck[0].returncode == 1 and b"did not finish within 15s" in stuck[0].stderr
     # Docker's statuses; the task is unharmed and later execs work
     assert run(cid, "--", "/no/such/binary").returncode == 127
     assert agent.updates("streamed")[-1].status.state == mesos_pb2.TASK_RUNNING
