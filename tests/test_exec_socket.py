@@ -8,11 +8,13 @@ import socket
 import stat
 import struct
 import threading
+import time
 
 import pytest
 
 from mesos_hyper import config
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
+from mesos_hyper.executor import exec_socket
 from mesos_hyper.executor.exec_socket import (
     END,
     MAX_FRAME,
@@ -194,5 +196,33 @@ def test_a_client_that_leaves_gets_its_command_stopped(run_dir):
             raw.sendall(ExecRequest(("yes",)).encode())
         connected.set()
         assert failed.wait(10)
+    finally:
+        server.close()
+
+
+def test_input_that_pauses_mid_frame_is_read_whole(run_dir, monkeypatch):
+    """The server's reads time out to notice a finished command; a frame it had begun to
+    read is read again whole, not taken for the next header."""
+    monkeypatch.setattr(exec_socket, "IO_TIMEOUT_S", 0.2)
+    inputs: list[bytes] = []
+
+    def run(request: ExecRequest, streams: ExecStreams) -> int:
+        assert streams.stdin is not None
+        while data := streams.stdin():
+            inputs.append(data)
+        return 0
+
+    path = socket_path("c5")
+    server = ExecServer(path, run)
+    try:
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(str(path))
+            raw.sendall(ExecRequest(("cat",), stdin=True).encode() + b"\0\5\0")
+            time.sleep(0.5)
+            raw.sendall(b"\0\0ab")
+            time.sleep(0.5)
+            raw.sendall(b"cde" + struct.pack("<BI", STDIN, 0))
+            assert _frames(raw) == [(END, b'{"exit_code": 0}')]
+        assert inputs == [b"abcde"]
     finally:
         server.close()

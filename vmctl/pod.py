@@ -856,12 +856,18 @@ class Pod:
         try:
             self._kill_domain()
         finally:
-            for sock in list(self._socks.values()):
-                sock.close()
+            # shut down before closing: the readers see the end, where a socket closed
+            # under their select would leave them waiting for the join's timeout
+            socks = list(self._socks.values())
+            for sock in socks:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             if self._pump is not None:
                 self._pump.join(5.0)
             for reader in self._readers:
                 reader.join(5.0)
+            for sock in socks:
+                sock.close()
             shutil.rmtree(self.config.workdir, ignore_errors=True)
 
     def alive(self) -> bool:

@@ -124,8 +124,9 @@ def _frame(kind: int, payload: bytes) -> bytes:
 
 
 class _Reader:
-    """Reads the request line and then frames from a socket, never more than one frame's
-    bound ahead; UsageError for anything malformed or too large, EOFError at the end."""
+    """Reads the request line and then frames from a socket; what it buffers is bounded by
+    the line's or the frame's limit. UsageError for anything malformed or too large,
+    EOFError at the end; a timeout leaves a partly read frame to be read again."""
 
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn
@@ -152,21 +153,23 @@ class _Reader:
         del self._buf[:end]
         return line
 
-    def _exactly(self, n: int) -> bytes:
+    def _have(self, n: int) -> None:
         while len(self._buf) < n:
             self._fill(min(n - len(self._buf), MAX_FRAME))
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
-        return data
 
     def frame(self, kinds: dict[int, int]) -> tuple[int, bytes]:
         """The next frame; ``kinds`` maps the kinds allowed here to their bound."""
-        kind, length = _HEADER.unpack(self._exactly(_HEADER.size))
+        self._have(_HEADER.size)
+        kind, length = _HEADER.unpack_from(self._buf)
         if kind not in kinds:
             raise UsageError(f"exec frame of unknown kind {kind}")
         if length > kinds[kind]:
             raise UsageError(f"exec frame of {length} bytes is over {kinds[kind]}")
-        return kind, self._exactly(length)
+        end = _HEADER.size + length
+        self._have(end)  # consumed only once whole
+        data = bytes(self._buf[_HEADER.size : end])
+        del self._buf[:end]
+        return kind, data
 
 
 class ExecServer:
