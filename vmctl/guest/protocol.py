@@ -1,6 +1,7 @@
 """The wire protocol between the host and our guest init (``vmctl/guest/init/init.c``).
 
-Four virtio-serial ports, named so the init can find them in /sys/class/virtio-ports:
+Five virtio-serial ports in every VM (cold or pool), named so the init can find them in
+/sys/class/virtio-ports:
 
 - ``mh.control`` (host -> guest): binary records ``[tag:u8][len:u32 LE][payload]``.
   First a process spec (tags ``A`` argv, ``E`` env ``K=V``, ``W`` workdir, ``U`` uid,
@@ -17,11 +18,14 @@ Four virtio-serial ports, named so the init can find them in /sys/class/virtio-p
 - ``mh.status`` (guest -> host): text lines ``READY``, ``PREPARED`` (the first container's
   rootfs, mounts and network are set up; its process waits for a ``G`` record, sent once
   the host has applied the task's limits, or ends the pod on a ``K``), ``STARTED <pid>``,
-  ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does).
+  ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does), ``ACK <slot>``
+  (stdin of an exec'd command, below).
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
 - ``mh.exec`` (guest -> host): the output of exec'd commands, as frames
   ``[slot:u8][stream:u8 1 stdout, 2 stderr][len:u16 LE][data]``, ``len`` at most
-  ``MAX_FRAME``; a frame of length 0 is that stream's end, sent once per stream.
+  ``MAX_FRAME``; a frame of length 0 is that stream's end, sent once per stream. The
+  guest never blocks on this port: what the host does not read waits in a bounded buffer,
+  and the commands' pipes wait behind it.
 
 The first container's rootfs is the disk with virtio serial ``mh-c0``.
 
