@@ -58,6 +58,11 @@ class Paths:
         return self.root / "containers"
 
     @property
+    def run_logs(self) -> Path:
+        """``mesos-hyper run`` pods' stdout and stderr while they run (``mesos-hyper logs``)."""
+        return self.root / "run-logs"
+
+    @property
     def pool(self) -> Path:
         """The warm pool's VMs (vmctl.pool). Several roots on one filesystem may share one
         pool (a claim renames a pool VM's directory into ``containers``)."""

@@ -177,7 +177,8 @@ def network_probe() -> dict[str, set[object]]:
 
 
 def root_probe(root: Path) -> Probe:
-    """Address leases and per-container overlay directories under a MESOS_HYPER_ROOT."""
+    """Address leases, per-container overlay directories and `run` pods' output copies
+under a MESOS_HYPER_ROOT."""
     from vmctl.network import ipam
     from vmctl.network.settings import NetSettings
 
@@ -187,7 +188,13 @@ def root_probe(root: Path) -> Probe:
         leases = {f"{addr} (container {owner})" for addr, owner in ipam.leases(settings).items()}
         containers = root / "containers"
         overlays = set(os.listdir(containers)) if containers.is_dir() else set()
-        return {f"address leases in {lease_dir}": leases, f"overlays in {containers}": overlays}
+        run_logs = root / "run-logs"
+        outputs = set(os.listdir(run_logs)) if run_logs.is_dir() else set()
+        return {
+            f"address leases in {lease_dir}": leases,
+            f"overlays in {containers}": overlays,
+            f"run output copies in {run_logs}": outputs,
+        }
 
     return probe
 

@@ -162,6 +162,7 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
     addr = ipam.lease_of(lease_settings, cid)
     overlays = [root / "containers" / cid, root / "containers" / "orphan"]
     sock = root / "run" / "exec" / f"{cid}.sock"
+    orphan_output = root / "run-logs" / "orphan"
     ended = Termination(status=9, state="TASK_FAILED", reasons=(), message="long ago")
     store.create("ancient")
     store.mark_terminated("ancient", ended)
@@ -178,6 +179,7 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
             cid in firewall.owned(settings),
             *(p.is_dir() for p in overlays),
             sock.exists(),
+            orphan_output.is_dir(),
             store.get(cid).live,
             store.get("interrupted").live,
             "ancient" in {r.container_id for r in store.list()},
@@ -196,6 +198,7 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
         ("remove", f"overlay {overlays[0]} ({gone})"),
         ("remove", f"overlay {overlays[1]} (pod orphan: no process drives it)"),
         ("remove", f"exec socket {sock} ({gone})"),
+        ("remove", f"run output {orphan_output} (pod orphan: its `mesos-hyper run` is gone)"),
         ("mark terminated", f"record {cid} in {state_root} (its executor is gone)"),
         (
             "mark terminated",
@@ -232,8 +235,17 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
     again = gc(agent)
     assert again.returncode == 0 and again.stdout.strip() == "gc: nothing left behind", again.stdout
 
-    # the live pods are untouched and still run
+    # the live pods are untouched and still run, the run pod's exec and output copy too
     assert lookup(alive_vm) is not None and lookup(keeper_vm) is not None
+    execd = subprocess.run(
+        [*CLI, "exec", "keeper", "--", "echo", "still here"],
+        env=agent.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert execd.returncode == 0 and execd.stdout == "still here\n", execd.stderr
+    assert (root / "run-logs" / "keeper" / "stdout").read_text().startswith("tick\n")
     tick = Path(alive.directory) / "tick"
     before, seen = _tick(tick), len(keeper.lines)
     agent.wait_for(lambda: _tick(tick) != before, timeout=30)

@@ -141,8 +141,21 @@ def test_ps_inspect_logs_and_stats_see_a_run_pod(image_root, image, no_leaks):  
         assert doc["origin"] == "run" and doc["status"] == "running" and doc["image"] == image
         detail = json.loads(cli(env, "inspect", name).stdout)
         assert detail["domain"]["state"] == "running" and detail["record"] is None
-        refused = cli(env, "logs", name)
-        assert refused.returncode != 0 and "terminal that runs it" in refused.stderr
+        # logs: the copy of what run streams; exec: as docker exec, into the run's container
+        shown = cli(env, "logs", name)
+        assert shown.returncode == 0 and shown.stdout == "hi\n", shown.stderr
+        execd = cli(env, "exec", name, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+        assert (execd.returncode, execd.stdout, execd.stderr) == (3, "out\n", "err\n")
+        piped = subprocess.run(
+            [*CLI, "exec", "-i", name[:6], "--", "wc", "-c"],
+            env=env,
+            input=b"x" * 100_000,
+            capture_output=True,
+            timeout=60,
+        )
+        assert piped.returncode == 0 and piped.stdout.split() == [b"100000"], piped.stderr
+        twin = cli(env, "run", "--name", name, image, "true")
+        assert twin.returncode != 0 and "runs already" in twin.stderr
         console = cli(env, "logs", "--console", name)
         assert console.returncode == 0, console.stderr
         (figures,) = json.loads(cli(env, "stats", "--format", "json", name).stdout)
@@ -151,6 +164,7 @@ def test_ps_inspect_logs_and_stats_see_a_run_pod(image_root, image, no_leaks):  
         run.send_signal(signal.SIGINT)
         run.wait(timeout=60)
     assert name not in cli(env, "ps", "-q").stdout.split()
+    assert not (image_root / "run-logs" / name).exists()
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> int:

@@ -172,6 +172,17 @@ class _Reader:
         return kind, data
 
 
+def _refuse_if_served(path: Path) -> None:
+    """A live server's socket is never taken over: a `run` pod named like a Mesos
+    container would otherwise steal that container's exec."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return  # none, or a stale one a crash left
+    raise HyperError(f"{path} is served by another live container: not taken over")
+
+
 class ExecServer:
     """Serves ``run(request, streams) -> exit code`` on the container's socket until closed."""
 
@@ -180,6 +191,7 @@ class ExecServer:
         self._run = run
         path.parent.mkdir(parents=True, exist_ok=True)
         path.parent.chmod(0o700)
+        _refuse_if_served(path)
         path.unlink(missing_ok=True)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)

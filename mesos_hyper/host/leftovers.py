@@ -166,6 +166,7 @@ class Finder:
         self.say("listing overlays and sockets")
         overlay_dirs = self._list_dirs([root / "containers" for root in self.roots])
         sockets = sorted((self.paths.run / "exec").glob("*.sock"))
+        run_logs = self._list_dirs([root / "run-logs" for root in self.roots])
         share_dirs = self._list_shares()
         self.say("finding which containers live")
         self._read_liveness()
@@ -174,6 +175,7 @@ class Finder:
         self._network(leases, rule_owners, taps)
         self._overlays(overlay_dirs)
         self._exec_sockets(sockets)
+        self._run_logs(run_logs)
         self._shares(share_dirs)
         self._records()
         if self.images:
@@ -330,8 +332,8 @@ class Finder:
                 self.kept_domains.add(info.name)
                 if workdir is not None:
                     self.kept_workdirs.add(workdir.resolve())
-                if cid is not None:
-                    self.live.add(cid)  # its network and files stay with it
+                # its network and files stay with it: a `run` pod's by name (its exec socket)
+                self.live.add(cid or info.metadata.get("name", info.name))
                 if why:
                     self._keep("domain", info.name, why)
                 continue
@@ -425,6 +427,21 @@ class Finder:
                 else:
                     why = "no VM uses it"
             self._add("overlay", str(path), why, lambda path=path: _rmtree(path))
+
+    def _run_logs(self, dirs: list[Path]) -> None:
+        """A `run` pod's output copy outlives it only when the run was killed: the run
+        holds the directory's lock for as long as it runs (runtime.output_log)."""
+        from mesos_hyper.runtime.output_log import held
+
+        for path in dirs:
+            if held(path):
+                continue
+            age = _path_age(path)
+            if age is not None and age < self.grace_s:
+                self._keep("run output", str(path), f"made {ago(age)} ago: its run may be starting")
+                continue
+            why = f"pod {path.name}: its `mesos-hyper run` is gone"
+            self._add("run output", str(path), why, lambda path=path: _rmtree(path))
 
     def _list_shares(self) -> dict[str, Path]:
         """VM name -> its share directory under VM_SHARES (vmctl.shares), mounted or not."""

@@ -196,7 +196,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _logs(args: argparse.Namespace) -> int:
     from mesos_hyper.observe import logs
-    from mesos_hyper.observe.pods import MESOS, find_pod, find_pods
+    from mesos_hyper.observe.pods import find_pod, find_pods
 
     if args.container is None and args.task is None:
         raise UsageError("logs needs a CONTAINER or --task")
@@ -216,19 +216,15 @@ def _logs(args: argparse.Namespace) -> int:
         if fd is None:
             raise NotFoundError(f"pod {pod.id} has no console log in {pod.workdir}")
         sources = [logs.Source(fd, sys.stdout.buffer, sys.stdout.isatty())]
-    elif pod.origin != MESOS or pod.sandbox is None:
-        raise NotFoundError(
-            f"pod {pod.id} has no sandbox: a `mesos-hyper run` pod's output goes to the "
-            "terminal that runs it (--console shows its guest's console)"
-        )
     else:
+        where = pod.output_dir
         sources = []
         for name, sink in (("stdout", sys.stdout.buffer), ("stderr", sys.stderr.buffer)):
-            fd = logs.open_guest_file(pod.sandbox, name)
+            fd = logs.open_guest_file(where, name) if where else None
             if fd is not None:
                 sources.append(logs.Source(fd, sink, sink.isatty()))
         if not sources:
-            raise NotFoundError(f"pod {pod.id}: no stdout or stderr in {pod.sandbox}")
+            raise NotFoundError(f"pod {pod.id}: no stdout or stderr in {where or 'its sandbox'}")
 
     def ended() -> bool:
         now = [p for p in find_pods(args.state_root, all_records=True) if p.id == pod.id]

@@ -55,6 +55,14 @@ class PodView:
         return self.record.sandbox if self.record else None
 
     @property
+    def output_dir(self) -> str | None:
+        """Where the pod's ``stdout`` and ``stderr`` are: a Mesos pod's sandbox (written by
+        the guest's tasks), a ``run`` pod's copy of what it streams (runtime.output_log)."""
+        if self.origin == RUN:
+            return self.metadata.get("output")
+        return self.sandbox
+
+    @property
     def executor_pid(self) -> int | None:
         return self.record.pids.get("executor") if self.record else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import signal
@@ -13,10 +14,14 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mesos_hyper import config, log
-from mesos_hyper.errors import NotFoundError, VMError
+from mesos_hyper.errors import HyperError, NotFoundError, UsageError, VMError
+from mesos_hyper.executor import exec_socket
+from mesos_hyper.executor.exec_socket import ExecRequest, ExecServer, ExecStreams
 from mesos_hyper.images.progress import Progress
 from mesos_hyper.images.store import Image, ImageStore
+from mesos_hyper.runtime.output_log import OutputLog
 from mesos_hyper.runtime.spec import RunOptions, process_spec
+from vmctl.guest.protocol import ProcessSpec
 from vmctl.pod import Pod, PodConfig
 
 LOG = logging.getLogger(__name__)
@@ -85,6 +90,12 @@ class Runner:
         if opts.hostname == RunOptions.hostname:
             opts = RunOptions(**{**opts.__dict__, "hostname": self.name})
         spec = process_spec(image.config, passwd, group, opts)
+
+        def exec_spec(argv: tuple[str, ...]) -> ProcessSpec:
+            """As ``docker exec``: argv as it is, in the container's env, user and workdir."""
+            as_exec = dataclasses.replace(opts, entrypoint=list(argv[:1]), args=list(argv[1:]))
+            return process_spec(image.config, passwd, group, as_exec)
+
         self.timings.update(image=t1 - t0, rootfs=t2 - t1)
         pod_config = PodConfig(
             name=self.name,
@@ -94,25 +105,65 @@ class Runner:
             workdir=self.paths.containers / self.name,
             vcpus=self.request.cpus,
             memory_mib=self.request.memory_mib,
-            metadata={"image": image.id, "reference": self.request.image},
+            metadata={
+                "image": image.id,
+                "reference": self.request.image,
+                "output": str(self.paths.run_logs / self.name),  # for `mesos-hyper logs`
+            },
             pool=self.paths,
         )
         log.event(LOG, "starting container", name=self.name, image=image.id)
+        output = OutputLog(self.paths.run_logs / self.name)
+        stdout, stderr = output.tee("stdout", stdout), output.tee("stderr", stderr)
+        try:
+            return self._run_pod(pod_config, spec, exec_spec, stdout, stderr)
+        finally:
+            output.close()
+
+    def _run_pod(
+        self,
+        pod_config: PodConfig,
+        spec: ProcessSpec,
+        exec_spec: Callable[[tuple[str, ...]], ProcessSpec],
+        stdout: Callable[[bytes], None],
+        stderr: Callable[[bytes], None],
+    ) -> RunResult:
         with Pod(pod_config) as pod:
             self._pod = pod
             if self._stopping.is_set():
                 return RunResult(KILLED_EXIT, self.timings)
             pod.start(spec, on_stdout=stdout, on_stderr=stderr)
             self.timings.update({f"pod_{k}": v for k, v in pod.timings.items()})
+            server = self._serve_exec(pod, exec_spec)
             try:
                 code = pod.wait()
             except VMError:
                 if not self._stopping.is_set():
                     raise
                 code = KILLED_EXIT
+            finally:
+                if server is not None:
+                    server.close()
             error = pod.error
         log.event(LOG, "container ended", name=self.name, exit_code=code)
         return RunResult(code, self.timings, error)
+
+    def _serve_exec(
+        self, pod: Pod, exec_spec: Callable[[tuple[str, ...]], ProcessSpec]
+    ) -> ExecServer | None:
+        """``mesos-hyper exec NAME``, for as long as the container runs."""
+
+        def run(request: ExecRequest, streams: ExecStreams) -> int:
+            if request.task_id is not None:
+                raise UsageError("a `mesos-hyper run` pod has no tasks: leave --task out")
+            spec = exec_spec(request.argv)
+            return pod.exec(0, spec, request.timeout, streams.on_output, streams.stdin)
+
+        try:
+            return ExecServer(exec_socket.socket_path(self.name, self.paths), run)
+        except (OSError, HyperError) as err:  # the container runs; only exec is missing
+            log.event(LOG, "no exec socket", logging.WARNING, name=self.name, error=err)
+            return None
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Graceful stop (SIGTERM in the guest), then destroy after ``grace_s``."""
