@@ -180,6 +180,7 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
             *(p.is_dir() for p in overlays),
             sock.exists(),
             orphan_output.is_dir(),
+            (root / "run" / "exec" / "orphan.sock").exists(),
             store.get(cid).live,
             store.get("interrupted").live,
             "ancient" in {r.container_id for r in store.list()},
@@ -199,6 +200,11 @@ def test_gc_removes_each_leftover_after_a_dry_run_and_spares_live_pods(
         ("remove", f"overlay {overlays[1]} (pod orphan: no process drives it)"),
         ("remove", f"exec socket {sock} ({gone})"),
         ("remove", f"run output {orphan_output} (pod orphan: its `mesos-hyper run` is gone)"),
+        (
+            "remove",
+            f"exec socket {root / 'run' / 'exec' / 'orphan.sock'} (pod orphan: no executor or "
+            "`mesos-hyper run` serves it)",
+        ),
         ("mark terminated", f"record {cid} in {state_root} (its executor is gone)"),
         (
             "mark terminated",

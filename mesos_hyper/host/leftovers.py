@@ -488,7 +488,12 @@ class Finder:
         for path in sockets:
             if path.stem not in self.live:
                 remove = functools.partial(path.unlink, missing_ok=True)
-                self._add("exec socket", str(path), self.death(path.stem), remove)
+                why = (
+                    self.death(path.stem)
+                    if path.stem in self.records
+                    else f"pod {path.stem}: no executor or `mesos-hyper run` serves it"
+                )
+                self._add("exec socket", str(path), why, remove)
 
     def _records(self) -> None:
         now = time.time()
