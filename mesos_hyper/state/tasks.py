@@ -49,7 +49,7 @@ class TaskLedger:
                 self._tasks.pop(next(iter(self._tasks)))
             data = json.dumps([asdict(t) for t in self._tasks.values()]).encode()
             with contextlib.suppress(OSError):  # the record went: so did its directory
-                atomic_write(self.path, data, mode=0o600)
+                atomic_write(self.path, data, mode=0o600, durable=False)
 
 
 def read_tasks(container_dir: Path) -> list[TaskState]:
