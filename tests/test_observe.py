@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 from mesos_hyper.errors import HyperError
 from mesos_hyper.observe import logs
 from mesos_hyper.proto import mesos_pb2
+from mesos_hyper.state import StateStore, Termination
 from tests.agent_double import Agent
 from tests.registry_fixtures import registry  # noqa: F401
 from tests.test_ecp_e2e import agent, busybox_layer, image, task  # noqa: F401
@@ -92,6 +95,9 @@ def test_ps_inspect_logs_and_stats_see_a_mesos_task(agent: Agent, image):  # noq
     assert figures["disk_used_bytes"] > 0 and "net_rx_bytes" in figures
     table = cli(env, "stats", cid).stdout.splitlines()
     assert table[0].startswith("CONTAINER") and table[1].startswith(cid) and len(table) == 2
+    shown = _on_a_terminal(env, "stats", "--interval", "0.5", cid, seconds=4.0)
+    assert shown.count(b"\033[H\033[2J") >= 2, shown  # redrawn, not appended
+    assert shown.count(cid.encode()) >= 2
 
     # logs -f: new lines as they come, and it ends by itself when the pod does
     follow = subprocess.Popen(
@@ -165,6 +171,41 @@ def test_ps_inspect_logs_and_stats_see_a_run_pod(image_root, image, no_leaks):  
         run.wait(timeout=60)
     assert name not in cli(env, "ps", "-q").stdout.split()
     assert not (image_root / "run-logs" / name).exists()
+
+
+def _on_a_terminal(env: dict[str, str], *args: str, seconds: float) -> bytes:
+    """What a command shows on a pseudo-terminal in ``seconds``, then Ctrl-C (it must
+    exit 0 on it)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*CLI, *args], env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    shown, deadline = b"", time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                shown += os.read(leader, 65536)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(leader)
+    return shown
+
+
+def test_ps_shows_a_launching_container_that_has_no_vm_yet(tmp_path):
+    store = StateStore(tmp_path / "agent" / "mesos-hyper")
+    store.create("starting-1", sandbox=str(tmp_path / "sandbox"))
+    env = {**os.environ, "MESOS_HYPER_RUN_DIR": str(tmp_path / "run")}
+    res = cli(env, "ps", "--no-trunc", "--state-root", str(store.root))
+    assert res.returncode == 0, res.stderr
+    (row,) = [line for line in res.stdout.splitlines() if line.startswith("starting-1")]
+    assert "launching/none" in row, row
+    detail = json.loads(cli(env, "inspect", "starting-1", "--state-root", str(store.root)).stdout)
+    assert detail["record"]["status"] == "launching" and detail["domain"] is None
+    assert detail["sandbox"] == str(tmp_path / "sandbox")
+    store.mark_terminated("starting-1", Termination())
+    assert "starting-1" not in cli(env, "ps", "-q", "--state-root", str(store.root)).stdout
+    assert "starting-1" in cli(env, "ps", "-a", "-q", "--state-root", str(store.root)).stdout
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> int:
