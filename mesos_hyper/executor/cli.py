@@ -70,8 +70,8 @@ def _exec(args: argparse.Namespace) -> int:
 
 def _resolve(ref: str, task_id: str | None) -> str:
     """The container ``ref`` names: itself when its socket exists, else as ``ps`` finds it
-    (a prefix, a domain name)."""
-    from mesos_hyper.errors import HyperError
+    (a prefix, a domain name); else ``ref``, for the exec's own "no running pod" error."""
+    from mesos_hyper.errors import HyperError, NotFoundError
     from mesos_hyper.executor.exec_socket import socket_path
 
     try:
@@ -81,4 +81,7 @@ def _resolve(ref: str, task_id: str | None) -> str:
         pass  # not a container id: maybe a prefix or a domain name
     from mesos_hyper.observe.pods import find_pod
 
-    return find_pod(ref, task_id).id
+    try:
+        return find_pod(ref, task_id).id
+    except NotFoundError:
+        return ref
