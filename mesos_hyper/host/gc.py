@@ -58,13 +58,13 @@ def _gc(args: argparse.Namespace) -> int:
 
     status = StatusLine()
     try:
-        found = leftovers.find(
+        found = leftovers.Finder(
             config.Paths.from_env(),
             NetSettings.from_env(),
             state_roots=args.state_root,
             images=args.images,
             say=status,
-        )
+        ).find()
     finally:
         status.clear()
     return collect(found, dry_run=args.dry_run, status=status)

@@ -159,6 +159,7 @@ class Finder:
     # ---- looking ------------------------------------------------------------------
 
     def find(self) -> Findings:
+        """Every leftover on this host, and what was kept in doubt."""
         self.say("listing VMs")
         self._list_domains()
         self.say("listing the pod network")
@@ -631,18 +632,3 @@ def _remove_disk(disk: Path) -> None:
     _rmtree(disk)
     with contextlib.suppress(FileNotFoundError):
         (disk.parent / f".{disk.name}.lock").unlink()
-
-
-def find(
-    paths: config.Paths,
-    settings: NetSettings,
-    *,
-    state_roots: Iterable[Path] = (),
-    images: bool = False,
-    grace_s: float = GRACE_S,
-    say: Callable[[str], None] = lambda _s: None,
-) -> Findings:
-    """Every leftover on this host, and what was kept in doubt."""
-    return Finder(
-        paths, settings, state_roots=state_roots, images=images, grace_s=grace_s, say=say
-    ).find()
