@@ -49,10 +49,14 @@ def main() -> None:
         seen: set[Path] = set()
         try:
             for i in range(runs + 1):
-                took = launch_sleeper(agent, setup, image, f"breakdown-{i}", pooled)
+                starting, running = launch_sleeper(agent, setup, image, f"breakdown-{i}", pooled)
                 line = started_line(work, seen)
                 if i:
-                    print(f"launch to TASK_RUNNING {took:.2f}s  {line}", flush=True)
+                    print(
+                        f"launch to TASK_STARTING {starting:.2f}s, to TASK_RUNNING {running:.2f}s"
+                        f"  {line}",
+                        flush=True,
+                    )
                 kill_sleeper(agent, f"breakdown-{i}")
         finally:
             agent.shutdown()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -24,7 +23,7 @@ from vmctl.network import firewall, ipam, links
 from vmctl.network.firewall import ContainerRules, Forward
 from vmctl.network.settings import NetSettings
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def teardown(settings: NetSettings, container_id: str) -> None:
             step()
         except Exception as err:  # keep going: the other part must still go
             errors.append(err)
-            log.event(LOG, "network teardown step failed", logging.WARNING, error=err)
+            log.event(LOG, "network teardown step failed", log.WARNING, error=err)
     if errors:
         raise errors[0]
     ipam.release(settings, container_id)
@@ -187,7 +186,7 @@ def collect(
                 log.event(
                     LOG,
                     "network teardown failed",
-                    logging.WARNING,
+                    log.WARNING,
                     container=container_id,
                     attempt=attempt + 1,
                     error=err,

@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log.setup(args.log_level)
     try:
+        log.setup(args.log_level)
         return int(args.func(args) or 0)
     except HyperError as err:
         print(f"mesos-hyper: {err}", file=sys.stderr)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import platform
 import subprocess
@@ -26,7 +25,7 @@ from mesos_hyper import config, log
 from mesos_hyper.errors import UsageError, VMError
 from mesos_hyper.fsutil import atomic_write
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 MARKER = b"MESOS-HYPER-PROBE-OK"
 PROBE_TIMEOUT_S = 300.0  # nested TCG in a loaded node: ~96 s unloaded
 CACHE_NAME = "accel.json"
@@ -173,6 +172,6 @@ def domain_type(paths: config.Paths | None = None, *, force_probe: bool = False)
     chosen = DOMAIN_TYPES[accel]
     doc = {"key": _cache_key(paths.kernel), "domain_type": chosen, "why": why}
     atomic_write(paths.guest / CACHE_NAME, (json.dumps(doc) + "\n").encode())
-    level = logging.INFO if chosen == "kvm" else logging.WARNING
+    level = log.INFO if chosen == "kvm" else log.WARNING
     log.event(LOG, "accelerator probed", level, accel=accel.upper(), why=why)
     return chosen

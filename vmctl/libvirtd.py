@@ -16,7 +16,6 @@ that reaps late (a container's, here every 2 s), each domain destroy waited on t
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import stat
@@ -30,7 +29,7 @@ from mesos_hyper import log
 from mesos_hyper.errors import VMError
 from vmctl import shares
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 SYSTEMD_DROPIN = Path("/etc/systemd/system/libvirtd.service.d/mesos-hyper-no-kvm.conf")
 START_TIMEOUT_S = 30.0
 KVM_MASK = Path("/run/mesos-hyper/kvm-mask")
@@ -101,9 +100,7 @@ def ensure_running(uri: str, domain_type: str) -> str:
     try:
         shares.ensure_root()  # before libvirtd starts: its namespace copies the mount
     except (OSError, VMError) as err:
-        log.event(
-            LOG, "no shared VM share root; claims hot-plug shares", logging.WARNING, error=err
-        )
+        log.event(LOG, "no shared VM share root; claims hot-plug shares", log.WARNING, error=err)
     if reachable(uri):
         if not shares.ready():
             log.event(
@@ -111,7 +108,7 @@ def ensure_running(uri: str, domain_type: str) -> str:
                 "libvirtd does not see mounts under the VM share root: pool VMs boot without"
                 " a share and claims hot-plug it (restart libvirtd: pkill -x libvirtd, then"
                 " mesos-hyper host up)",
-                logging.WARNING,
+                log.WARNING,
                 root=shares.VM_SHARES,
             )
         log.event(LOG, "libvirtd already running", uri=uri)

@@ -7,7 +7,6 @@ when the domain stops, crashes or disappears.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -28,7 +27,7 @@ from vmctl.domain import (
     read_metadata,
 )
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 _ENDED = {
     libvirt.VIR_DOMAIN_EVENT_STOPPED,
     libvirt.VIR_DOMAIN_EVENT_SHUTDOWN,
@@ -250,7 +249,7 @@ def destroy_by_name(name: str, attempts: int = 5) -> bool:
             if attempt == attempts - 1:
                 message = err.get_error_message() if isinstance(err, libvirt.libvirtError) else err
                 raise VMError(f"cannot remove {name}: {message}") from err
-            log.event(LOG, "domain removal failed; retrying", logging.WARNING, error=err)
+            log.event(LOG, "domain removal failed; retrying", log.WARNING, error=err)
             time.sleep(1.0 + attempt)
     return False
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import pwd
 import selectors
@@ -52,7 +51,7 @@ from vmctl.pool.settings import PoolSettings
 from vmctl.pool.store import PoolVM
 from vmctl.sizing import Ceilings
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 QEMU_USER = "libvirt-qemu"
 BOOT_TIMEOUT_S = float(os.environ.get("MESOS_HYPER_BOOT_TIMEOUT", "120"))
 READ_CHUNK = 64 * 1024
@@ -177,7 +176,7 @@ class Pod:
             try:
                 self._build(claimed)
             except VMError as err:  # the VM is gone (_adopt); the task need not fail with it
-                log.event(LOG, "claimed pool VM unusable; booting cold", logging.WARNING, error=err)
+                log.event(LOG, "claimed pool VM unusable; booting cold", log.WARNING, error=err)
                 with contextlib.suppress(VMError):
                     destroy_by_name(claimed.name)  # if it failed before it was adopted
                 shutil.rmtree(cfg.workdir, ignore_errors=True)
@@ -243,7 +242,7 @@ class Pod:
                 guest=pool_store.guest_identity(cfg.pool),
             )
         except VMError as err:  # a misplaced pool costs speed, not the task
-            log.event(LOG, "pool unusable", logging.ERROR, error=err)
+            log.event(LOG, "pool unusable", log.ERROR, error=err)
         self._refill_due = True  # once this pod started, not while it does: see start()
         if claimed is None:
             log.event(
@@ -451,7 +450,7 @@ class Pod:
                         try:
                             sinks[key.data](data)
                         except Exception as err:  # a sink that fails must not kill the pump
-                            log.event(LOG, "output sink failed", logging.ERROR, error=err)
+                            log.event(LOG, "output sink failed", log.ERROR, error=err)
         finally:
             sel.close()
             self._ready.set()
@@ -469,7 +468,7 @@ class Pod:
 
     def _violation(self, err: ValueError) -> None:
         self.error = f"protocol violation: {err}"
-        log.event(LOG, "guest broke the protocol", logging.ERROR, error=err)
+        log.event(LOG, "guest broke the protocol", log.ERROR, error=err)
         self._kill_domain()
 
     def _exec_backlog(self) -> bool:
@@ -541,7 +540,7 @@ class Pod:
             log.event(
                 LOG,
                 "guest reported an error",
-                logging.WARNING,
+                log.WARNING,
                 pod=self.config.name,
                 error=event.message,
             )
@@ -721,7 +720,7 @@ class Pod:
                     log.event(
                         LOG,
                         "exec'd command's output did not end",
-                        logging.WARNING,
+                        log.WARNING,
                         pod=self.config.name,
                         slot=state.slot,
                     )
@@ -771,7 +770,7 @@ class Pod:
                 if not data:
                     return
         except Exception as err:  # the caller's input failed: the command just gets no more
-            log.event(LOG, "exec input failed", logging.WARNING, pod=self.config.name, error=err)
+            log.event(LOG, "exec input failed", log.WARNING, pod=self.config.name, error=err)
 
     def _maybe_free(self, state: _Exec) -> None:
         """A slot is taken back once its caller left and the guest is done with it."""
@@ -904,6 +903,6 @@ def _read_outputs(socks: list[socket.socket], sinks: tuple[Output, Output]) -> N
                 try:
                     key.data(data)
                 except Exception as err:  # a failing sink must not stop the others
-                    log.event(LOG, "output sink failed", logging.ERROR, error=err)
+                    log.event(LOG, "output sink failed", log.ERROR, error=err)
     finally:
         sel.close()

@@ -7,13 +7,10 @@ returns); the state lives in records under ``$MESOS_WORK_DIRECTORY/mesos-hyper``
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import signal
-import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from mesos_hyper import config, log
 from mesos_hyper.containerizer import recordio
@@ -22,11 +19,14 @@ from mesos_hyper.proto import wire
 from mesos_hyper.state import ContainerRecord, StateStore, Status, Termination, default_root
 from mesos_hyper.state.locks import flocked
 
-if TYPE_CHECKING:  # imported lazily: `containers` and `usage` must start fast
+TYPE_CHECKING = False  # not even typing is imported: `containers` and `usage` must start fast
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
     import isolators
     from mesos_hyper.model import messages
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 # Held by `launch` from just after the record exists until the executor's pid is in it: a
 # record with no pid whose lock is free belongs to a launch that was killed.
 LAUNCH_LOCK = "launch.lock"
@@ -162,7 +162,7 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
         try:
             destroy_by_name(name)
         except Exception as err:
-            log.event(LOG, "VM cleanup failed", logging.ERROR, domain=name, error=err)
+            log.event(LOG, "VM cleanup failed", log.ERROR, domain=name, error=err)
             clean = False
     if clean and record.sandbox:  # no guest left to swap them: a dead executor's pins go
         release_outputs(record.sandbox)
@@ -172,7 +172,7 @@ def _cleanup_vm(record: ContainerRecord) -> bool:
     try:
         isolators.cleanup(record.container_id)
     except Exception as err:
-        log.event(LOG, "isolator cleanup failed", logging.ERROR, error=err)
+        log.event(LOG, "isolator cleanup failed", log.ERROR, error=err)
         clean = False
     return clean
 
@@ -190,7 +190,7 @@ def _domains_of(record: ContainerRecord) -> set[str]:
             if info.metadata.get("container-id") == record.container_id
         }
     except Exception as err:  # libvirtd down: the record's name is still tried
-        log.event(LOG, "domains not listed", logging.WARNING, error=err)
+        log.event(LOG, "domains not listed", log.WARNING, error=err)
     return names
 
 
@@ -215,7 +215,7 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
             if not _cleanup_vm(store.get(cid)):
                 message += " (its VM or network could not all be removed yet; see the log)"
         except Exception as err:
-            log.event(LOG, "wait watcher failed", logging.ERROR, error=err)
+            log.event(LOG, "wait watcher failed", log.ERROR, error=err)
             message += f" ({type(err).__name__}: {err})"
         finally:
             store.mark_terminated(  # the first termination recorded wins: the executor's
@@ -229,6 +229,8 @@ def wait(stdin: BinaryIO, stdout: BinaryIO) -> None:
             )
 
     if record.live:
+        import threading
+
         threading.Thread(target=watch_executor, daemon=True).start()
     record = store.wait_terminated(cid)
     term = record.termination
@@ -304,7 +306,7 @@ def update(stdin: BinaryIO) -> None:
         dom = lookup(record.domain)
         if dom is not None:
             for problem in isolators.update(dom, _target(record)):
-                log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
+                log.event(LOG, "limit not applied", log.WARNING, problem=problem)
     log.event(LOG, "limits updated", container=request.container_id)
 
 

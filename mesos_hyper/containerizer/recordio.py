@@ -8,18 +8,20 @@ pipe, so we read exactly the length and the payload, never to EOF.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from mesos_hyper.errors import HyperError
 
+TYPE_CHECKING = False  # typing itself is not imported: the polled calls start fast
 if TYPE_CHECKING:  # the polled calls frame records and never load protobuf (proto.wire)
+    from typing import BinaryIO, TypeVar
+
     from google.protobuf.message import Message
+
+    M = TypeVar("M", bound=Message)
 
 _LENGTH = struct.Struct("=I")
 MAX_RECORD_SIZE = 64 * 1024 * 1024
 """Bound on one record: a Launch is a few KiB; anything near this is garbage."""
-
-M = TypeVar("M", bound="Message")
 
 
 class ProtocolError(HyperError):

@@ -7,7 +7,6 @@ for trying apps and smoke tests; Marathon keeps apps running).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from mesos_hyper.model.limits import Limits
 from mesos_hyper.model.messages import resources_from_pb
 from mesos_hyper.proto import mesos_pb2
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 TERMINAL = {
     "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR",
     "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN",
@@ -166,7 +165,7 @@ class Deployment(Scheduler):  # type: ignore[misc]
         try:
             have = offered(offer)
         except ProtocolError as err:
-            log.event(LOG, "offer declined", logging.WARNING, error=err)
+            log.event(LOG, "offer declined", log.WARNING, error=err)
             return []
         agent_id, host = offer["agent_id"]["value"], offer.get("hostname", "")
         made: list[Instance] = []
@@ -233,7 +232,7 @@ class Deployment(Scheduler):  # type: ignore[misc]
         self.say(f"error from the master: {message}")
 
     def disconnected(self, driver: Any) -> None:
-        log.event(LOG, "disconnected from the master", logging.WARNING)
+        log.event(LOG, "disconnected from the master", log.WARNING)
 
     # ---- Marathon's own checks (HTTP, HTTPS, TCP), which Marathon runs itself ----
 

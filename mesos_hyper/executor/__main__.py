@@ -21,8 +21,8 @@ from mesos_hyper.state import StateStore
 
 
 def main() -> int:
-    log.setup(os.environ.get("MESOS_HYPER_LOG_LEVEL") or "INFO")
     try:
+        log.setup(os.environ.get("MESOS_HYPER_LOG_LEVEL") or "INFO")
         from mesos_hyper.proto import containerizer_pb2
 
         settings = ExecutorSettings.from_env(os.environ)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import logging
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from mesos_hyper import log
 from mesos_hyper.errors import HyperError
 from mesos_hyper.executor.settings import ExecutorSettings
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 MAX_RECORD = 16 << 20
 MAX_LENGTH_DIGITS = 12
 
@@ -127,7 +126,7 @@ class AgentConnection:
                 refusals += 1
                 why = str(err)
                 if refusals >= REFUSALS_TO_GIVE_UP:
-                    log.event(LOG, "the agent does not know this executor", logging.ERROR, why=why)
+                    log.event(LOG, "the agent does not know this executor", log.ERROR, why=why)
                     self._give_up()
                     return
             except (*CONNECTION_ERRORS, StreamError, ValueError) as err:
@@ -143,14 +142,14 @@ class AgentConnection:
                 disconnected_at, backoff = time.monotonic(), 0.1  # a fresh disconnection
             self.subscribed.clear()
             if not self.settings.checkpoint:
-                log.event(LOG, "agent gone; not checkpointing, giving up", logging.ERROR, why=why)
+                log.event(LOG, "agent gone; not checkpointing, giving up", log.ERROR, why=why)
                 self._give_up()
                 return
             if time.monotonic() - disconnected_at > self.settings.recovery_timeout:
-                log.event(LOG, "agent not back within the recovery timeout", logging.ERROR, why=why)
+                log.event(LOG, "agent not back within the recovery timeout", log.ERROR, why=why)
                 self._give_up()
                 return
-            log.event(LOG, "agent connection lost; retrying", logging.WARNING, why=why)
+            log.event(LOG, "agent connection lost; retrying", log.WARNING, why=why)
             time.sleep(backoff)
             backoff = min(backoff * 2, max(self.settings.subscription_backoff_max, 0.1))
 
@@ -263,14 +262,12 @@ class AgentConnection:
             resp = self._post(conn, body)
             resp.read()
         except CONNECTION_ERRORS as err:
-            log.event(LOG, "update not delivered", logging.WARNING, state=state, error=err)
+            log.event(LOG, "update not delivered", log.WARNING, state=state, error=err)
             return False
         finally:
             conn.close()
         if resp.status != 202:
-            log.event(
-                LOG, "agent refused an update", logging.WARNING, code=resp.status, state=state
-            )
+            log.event(LOG, "agent refused an update", log.WARNING, code=resp.status, state=state)
             return False
         return True
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import os
 import socket
 import struct
@@ -37,7 +36,7 @@ from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, UsageError
 from mesos_hyper.model.ids import validate_container_id
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 MAX_REQUEST = 64 << 10
 MAX_ARGS = 256
 MAX_ARG = 4096
@@ -229,7 +228,7 @@ class ExecServer:
                 except (OSError, EOFError):
                     return b""
                 except UsageError as err:
-                    log.event(LOG, "exec client broke the protocol", logging.WARNING, error=err)
+                    log.event(LOG, "exec client broke the protocol", log.WARNING, error=err)
                     return b""
 
         with conn:

@@ -16,7 +16,6 @@ at most ``MAX_DOWNLOAD`` bytes unpacked from one archive.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import stat
@@ -34,7 +33,7 @@ from mesos_hyper.errors import HyperError, UnsafeArchiveError, UnsafePathError
 from mesos_hyper.model.messages import UriSpec
 from mesos_hyper.sandbox import beneath
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 MAX_DOWNLOAD = int(os.environ.get("MESOS_HYPER_FETCH_MAX_BYTES", str(10 << 30)))
 ARCHIVES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 CHUNK = 1 << 20

@@ -14,7 +14,6 @@ listens on in its VM.
 from __future__ import annotations
 
 import http.client
-import logging
 import socket
 import ssl
 import threading
@@ -25,7 +24,7 @@ from mesos_hyper import log
 from mesos_hyper.model.messages import HealthCheckSpec
 from vmctl.network.netns import run_in_netns
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 Check = Callable[[float], tuple[bool, str]]  # timeout -> (healthy, why)
 
 

@@ -10,7 +10,6 @@ destroy) kills every task within the destroy's grace and exits the same way.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from mesos_hyper.executor.pod_manager import PodManager
     from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 ACK_TIMEOUT_S = 30.0
 # The ECP's destroy SIGKILLs the executor this long after its SIGTERM (ecp.py).
 TERM_BUDGET_S = 10.0
@@ -118,7 +117,7 @@ class PodExecutor:
             log.event(LOG, "shutting down", why=kind)
             self._kill_all(self.settings.shutdown_grace_period)
         elif kind == "ERROR":
-            log.event(LOG, "agent sent an error", logging.WARNING, message=event.get("error"))
+            log.event(LOG, "agent sent an error", log.WARNING, message=event.get("error"))
 
     def _on_launch(self, task_doc: dict[str, Any]) -> None:
         """TASK_STARTING goes out at once; the task's runner needs the pod's machinery, which
@@ -172,7 +171,7 @@ class PodExecutor:
     def kill(self, task_id: str, grace_s: float | None, why: Outcome | None = None) -> None:
         runner = self.tasks.get(task_id)
         if runner is None:
-            log.event(LOG, "kill for an unknown task", logging.WARNING, task_id=task_id)
+            log.event(LOG, "kill for an unknown task", log.WARNING, task_id=task_id)
             return
         runner.kill(grace_s, why)
 

@@ -10,7 +10,6 @@ whatever the others did, and what fails is logged, because the ECP's cleanup tri
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from vmctl.network.firewall import Forward
 from vmctl.network.settings import NetSettings
 from vmctl.pod import Output, Pod, PodConfig
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 
 
 class StartAborted(HyperError):
@@ -120,7 +119,7 @@ class PodManager:
             try:
                 booting[1].destroy()
             except Exception as err:
-                log.event(LOG, "could not stop the booting VM", logging.ERROR, error=err)
+                log.event(LOG, "could not stop the booting VM", log.ERROR, error=err)
 
     def leave(self, task_id: str) -> None:
         """The member's host ports go; the pod itself goes with its last member."""
@@ -163,7 +162,7 @@ class PodManager:
         try:
             step()
         except Exception as err:  # the ECP's destroy and recover try again
-            log.event(LOG, "teardown step failed", logging.ERROR, step=what, error=err)
+            log.event(LOG, "teardown step failed", log.ERROR, step=what, error=err)
 
     # ---- boot and add ------------------------------------------------------------
 
@@ -254,7 +253,7 @@ class PodManager:
         """The pod's limits on its booted VM: all but the CPU quota before the task's
         process exists, the quota as soon as it was exec'd (the exec is set-up)."""
         for problem in apply(pod.libvirt_domain(), self.target(), **kwargs):
-            log.event(LOG, "limit not applied", logging.WARNING, problem=problem)
+            log.event(LOG, "limit not applied", log.WARNING, problem=problem)
 
     def _watch_sandbox(self, pod: Pod) -> None:
         """Kill the pod's tasks once the sandbox is over the disk limit (Mesos posix/disk)."""
@@ -267,7 +266,7 @@ class PodManager:
                 except Exception as err:  # a watcher that dies would stop enforcing quietly
                     why = f"the sandbox could not be measured: {err}"
                 if why is not None:
-                    log.event(LOG, "sandbox over its disk limit", logging.WARNING, why=why)
+                    log.event(LOG, "sandbox over its disk limit", log.WARNING, why=why)
                     self._on_sandbox_full(why)
                     return
 
@@ -280,7 +279,7 @@ class PodManager:
                 exec_socket.socket_path(self.container_id, self.paths), self._run_exec
             )
         except (OSError, HyperError) as err:  # the pod runs on without it
-            log.event(LOG, "no exec socket", logging.WARNING, error=err)
+            log.event(LOG, "no exec socket", log.WARNING, error=err)
 
 
 def _with_network(member: Member, attachment: Attachment | None, nic: bool = True) -> ProcessSpec:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from vmctl.guest.protocol import ProcessSpec
 if TYPE_CHECKING:
     from vmctl.pod import Pod
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 MIB = 1 << 20
 T = TypeVar("T")
 # Mesos's command executor: a KILL without a kill policy, for a task without one
@@ -128,7 +127,7 @@ class TaskRunner:
         try:
             pod.stop_container(index, grace_s)
         except Exception as err:  # the task's own thread still ends it with the VM
-            log.event(LOG, "could not stop the task", logging.ERROR, error=err)
+            log.event(LOG, "could not stop the task", log.ERROR, error=err)
             pod.destroy()
 
     def _check_kill(self) -> None:
@@ -167,7 +166,7 @@ class TaskRunner:
         except (Killed, StartAborted) as err:
             outcome = Outcome("TASK_KILLED", str(err) or "Task killed while starting")
         except HyperError as err:
-            log.event(LOG, "task failed to start", logging.ERROR, task_id=self.task_id, error=err)
+            log.event(LOG, "task failed to start", log.ERROR, task_id=self.task_id, error=err)
             outcome = self._failed(str(err))
         except BaseException as err:  # anything at all: the task still gets its status
             LOG.exception("unexpected error in task %s", self.task_id)
@@ -297,7 +296,7 @@ class TaskRunner:
             check = _command_check(pod, member.index or 0, self.spec_for(hc.command, ()))
         elif attachment is None:
             why = f"{hc.kind} health checks need the pod network (the task has none)"
-            log.event(LOG, why, logging.WARNING, task_id=self.task_id)
+            log.event(LOG, why, log.WARNING, task_id=self.task_id)
 
             def check(timeout: float) -> tuple[bool, str]:
                 return False, why

@@ -10,7 +10,6 @@ VMs and nft rules, or destroying a VM, takes seconds.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -21,7 +20,7 @@ from mesos_hyper.host.status_line import StatusLine
 if TYPE_CHECKING:  # the finder imports libvirt: only `gc` itself pays for it
     from mesos_hyper.host import leftovers
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -121,4 +120,4 @@ def _log(item: leftovers.Leftover, error: BaseException | None) -> None:
     if error is None:
         log.event(LOG, f"gc: {item.verbs[0]}", **fields)
     else:
-        log.event(LOG, f"gc: could not {item.verbs[1]}", logging.ERROR, error=error, **fields)
+        log.event(LOG, f"gc: could not {item.verbs[1]}", log.ERROR, error=error, **fields)

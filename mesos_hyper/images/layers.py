@@ -12,7 +12,6 @@ import contextlib
 import errno
 import gzip
 import hashlib
-import logging
 import os
 import shutil
 import stat
@@ -25,7 +24,7 @@ from typing import BinaryIO
 from mesos_hyper import log
 from mesos_hyper.errors import HyperError, IntegrityError, UnsafeArchiveError
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -318,7 +317,7 @@ class _Unpacker:
                 continue
             name = key[len("SCHILY.xattr.") :]
             if not name.startswith(XATTR_PREFIXES):
-                log.event(LOG, "skipping xattr", logging.DEBUG, layer=self.digest, name=name)
+                log.event(LOG, "skipping xattr", log.DEBUG, layer=self.digest, name=name)
                 continue
             try:
                 os.setxattr(fd, name, value.encode("utf-8", "surrogateescape"))
@@ -326,7 +325,7 @@ class _Unpacker:
                 log.event(
                     LOG,
                     "xattr not applied",
-                    logging.WARNING,
+                    log.WARNING,
                     layer=self.digest,
                     entry=member.name,
                     name=name,

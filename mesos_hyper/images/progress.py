@@ -3,7 +3,6 @@ a log line per blob otherwise. The ECP's pulls pass no Progress and stay quiet."
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 import time
@@ -12,7 +11,7 @@ from typing import TextIO
 
 from mesos_hyper import log
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 BAR = 24
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from mesos_hyper.images.manifest import ACCEPT, MAX_MANIFEST
 from mesos_hyper.images.progress import Progress
 from mesos_hyper.images.reference import HUB, HUB_ENDPOINT
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 CHUNK = 1 << 20
 
 

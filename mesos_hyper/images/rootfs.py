@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import shutil
 import stat
@@ -28,7 +27,7 @@ from mesos_hyper import log
 from mesos_hyper.errors import HyperError, IntegrityError
 from mesos_hyper.images.layers import apply_layer
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 
 DISK_NAME = "base.ext4"
 USER_DB_FILES = ("passwd", "group")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from pathlib import Path
 from mesos_hyper import log
 from mesos_hyper.errors import UsageError
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 STREAMS = ("stdout", "stderr")
 LOCK = "lock"
 
@@ -76,7 +75,7 @@ class OutputLog:
             except OSError as err:
                 self._broken = True
                 log.event(
-                    LOG, "the output's copy for `logs` stopped", logging.WARNING, error=err.strerror
+                    LOG, "the output's copy for `logs` stopped", log.WARNING, error=err.strerror
                 )
 
         return both

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import secrets
 import signal
 import sys
@@ -24,7 +23,7 @@ from mesos_hyper.runtime.spec import RunOptions, process_spec
 from vmctl.guest.protocol import ProcessSpec
 from vmctl.pod import Pod, PodConfig
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 STOP_GRACE_S = 10.0
 # What `docker run` reports when the container had to be killed (128 + SIGKILL).
 KILLED_EXIT = 137
@@ -162,7 +161,7 @@ class Runner:
         try:
             return ExecServer(exec_socket.socket_path(self.name, self.paths), run)
         except (OSError, HyperError) as err:  # the container runs; only exec is missing
-            log.event(LOG, "no exec socket", logging.WARNING, name=self.name, error=err)
+            log.event(LOG, "no exec socket", log.WARNING, name=self.name, error=err)
             return None
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:

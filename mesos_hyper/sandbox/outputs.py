@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import struct
 from pathlib import Path
@@ -27,7 +26,7 @@ from mesos_hyper import log
 from mesos_hyper.errors import UnsafePathError
 from mesos_hyper.sandbox.beneath import open_append, open_regular, open_root
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 NAMES = ("stdout", "stderr")
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
@@ -53,7 +52,7 @@ def open_outputs(sandbox: Path, pin: bool = True) -> tuple[BinaryIO, BinaryIO]:
             LOG,
             "the agent has --switch_user: stdout and stderr are not pinned, and the agent "
             "follows a guest's links there (docs/security.md)",
-            logging.WARNING,
+            log.WARNING,
         )
         return files
     for name, stream in zip(NAMES, files, strict=True):
@@ -63,7 +62,7 @@ def open_outputs(sandbox: Path, pin: bool = True) -> tuple[BinaryIO, BinaryIO]:
             log.event(
                 LOG,
                 "cannot pin the sandbox's output file append-only; a guest may replace it",
-                logging.WARNING,
+                log.WARNING,
                 file=name,
                 error=err.strerror,
             )

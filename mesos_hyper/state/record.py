@@ -12,10 +12,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from mesos_hyper.errors import HyperError
 from mesos_hyper.model.limits import Limits
+
+TYPE_CHECKING = False  # typing is not imported at run time: the polled ECP calls start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 from mesos_hyper import log
 from mesos_hyper.errors import NotFoundError, UsageError
@@ -38,7 +36,11 @@ from mesos_hyper.state.record import (
     Termination,
 )
 
-logger = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing is not imported at run time: the polled ECP calls start fast
+if TYPE_CHECKING:
+    from typing import Any
+
+logger = log.get(__name__)
 
 RECORD = "record.json"
 LAUNCH = "launch.pb"  # the agent's Launch, as it came: written by launch, read by the executor
@@ -166,7 +168,7 @@ class StateStore:
                     old = None
                 except StateError as err:
                     # A corrupt record is replaced: this launch owns the id now.
-                    log.event(logger, "replacing bad state record", logging.WARNING, error=err)
+                    log.event(logger, "replacing bad state record", log.WARNING, error=err)
                     old = None
                 if old is not None and old.live:
                     raise AlreadyExistsError(

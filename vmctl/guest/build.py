@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import re
 import stat
@@ -24,7 +23,7 @@ from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError
 from vmctl.guest.cpio import CpioEntry, write_cpio_gz
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 META_PACKAGE = "linux-image-cloud-amd64"
 INIT_SOURCE = Path(__file__).parent / "init" / "init.c"
 DEB_CACHE = Path(os.environ.get("MESOS_HYPER_DEB_CACHE", "/var/cache/mesos-hyper/debs"))

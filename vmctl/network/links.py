@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -14,7 +13,7 @@ from mesos_hyper.errors import HyperError
 from vmctl.network.netns import run_in_netns, with_netlink
 from vmctl.network.settings import NetSettings
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 TAP_PREFIX = "mht"
 STAT_KEYS = ("bytes", "packets", "errors", "dropped")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import secrets
 import shutil
@@ -40,7 +39,7 @@ from vmctl.pool.settings import IDLE_MEMORY_MIB, PoolSettings
 from vmctl.pool.store import PoolDirs, PoolVM, guest_identity, is_current, libvirtd_identity
 from vmctl.sizing import Ceilings
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 MAX_LOG_BYTES = 1 << 20
 HALF_CLAIM_S = 60.0
 
@@ -213,7 +212,7 @@ def fill(
             except Exception as err:  # a pool that cannot fill leaves launches cold
                 failures += 1
                 result.failed.append(str(err))
-                log.event(LOG, "pool VM failed to boot", logging.ERROR, error=err)
+                log.event(LOG, "pool VM failed to boot", log.ERROR, error=err)
     return result
 
 

@@ -7,7 +7,6 @@ so asking for a refill after every claim costs one short-lived process at most.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from mesos_hyper import config, log
 from vmctl.pool.settings import PoolSettings
 from vmctl.pool.store import PoolDirs
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 NICE = 19
 
 
@@ -48,4 +47,4 @@ def request_refill(paths: config.Paths) -> None:
                 close_fds=True,
             )
     except Exception as err:
-        log.event(LOG, "pool refill not started", logging.WARNING, error=err)
+        log.event(LOG, "pool refill not started", log.WARNING, error=err)

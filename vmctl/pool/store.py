@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
 import os
 import stat
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 ENTRY = "vm.json"  # in a pool VM's directory, and moved with it into the container's
 MAX_ENTRY_BYTES = 4096
 

@@ -6,13 +6,11 @@ domain's cgroup weight does, and keeps refills from starving running tasks on a 
 
 from __future__ import annotations
 
-import logging
-
 import libvirt
 
 from mesos_hyper import log
 
-LOG = logging.getLogger(__name__)
+LOG = log.get(__name__)
 BOOT_CPU_SHARES = 2  # libvirt's lowest
 
 
@@ -24,7 +22,7 @@ def lower(dom: libvirt.virDomain) -> int:
             {"cpu_shares": BOOT_CPU_SHARES}, libvirt.VIR_DOMAIN_AFFECT_LIVE
         )
     except libvirt.libvirtError as err:
-        log.event(LOG, "pool VM boots at normal weight", logging.WARNING, error=err)
+        log.event(LOG, "pool VM boots at normal weight", log.WARNING, error=err)
         return 0
     return shares
 
