@@ -19,6 +19,7 @@ from mesos_hyper.model.limits import Limits
 
 if TYPE_CHECKING:
     from isolators.net import Attachment
+    from mesos_hyper.state import ContainerRecord
     from vmctl.domain import InterfaceSpec
 
 
@@ -30,6 +31,12 @@ class Target:
     container_id: str = ""  # finds the container's host-side state (tap, lease)
     sandbox: str | None = None  # counted in disk usage
     network: Attachment | None = None  # the pod's NIC, set up by isolators.net.setup
+
+
+def record_target(record: ContainerRecord) -> Target:
+    """What the agent's ``update`` and ``usage`` hold a container to: its record's limits
+    (the latest ``update``'s), its sandbox counted in its disk."""
+    return Target(record.limits, record.container_id, record.sandbox)
 
 
 @dataclass

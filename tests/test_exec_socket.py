@@ -22,11 +22,13 @@ from mesos_hyper.executor.exec_socket import (
     STDERR,
     STDIN,
     STDOUT,
+    USAGE_REQUEST,
     ExecRequest,
     ExecServer,
     ExecStreams,
     parse_request,
     request_exec,
+    request_usage,
     socket_path,
 )
 
@@ -226,3 +228,72 @@ def test_input_that_pauses_mid_frame_is_read_whole(run_dir, monkeypatch):
         assert inputs == [b"abcde"]
     finally:
         server.close()
+
+
+def _one_reply_server(path, reply: bytes) -> threading.Thread:
+    """A stand-in executor that answers one connection with ``reply`` (a raw END frame's
+    payload; None: it never answers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve() -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                assert conn.recv(len(USAGE_REQUEST)) == USAGE_REQUEST
+                if reply is not None:
+                    conn.sendall(struct.pack("<BI", END, len(reply)) + reply)
+                else:
+                    time.sleep(1.5)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_executor_answers_usage_and_a_pod_without_it_says_so(run_dir):
+    calls = []
+
+    def usage() -> dict[str, float | int]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("domain vanished")
+        return {"cpus_user_time_secs": 1.5, "mem_rss_bytes": 4096}
+
+    server = ExecServer(socket_path("c1"), lambda _r, _s: 0, usage)
+    plain = ExecServer(socket_path("run-pod"), lambda _r, _s: 0)  # a `run` pod's
+    try:
+        assert request_usage("c1") == {"cpus_user_time_secs": 1.5, "mem_rss_bytes": 4096}
+        assert request_usage("c1") is None  # it failed there: the ECP measures itself
+        assert request_usage("c1") == {"cpus_user_time_secs": 1.5, "mem_rss_bytes": 4096}
+        assert request_usage("run-pod") is None
+        assert request_exec("c1", ExecRequest(("a",))) == 0  # exec still served alike
+    finally:
+        server.close()
+        plain.close()
+    assert request_usage("c1") is None  # no executor at all
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"not json",
+        b"[1]",
+        b'{"usage": [1]}',
+        b'{"usage": {"cpus_user_time_secs": "1"}}',
+        b'{"usage": {"cpus_user_time_secs": true}}',
+        b'{"usage": {"cpus_user_time_secs": NaN}}',
+        b'{"usage": {"cpus_user_time_secs": Infinity}}',
+        json.dumps({"usage": {f"f{i}": i for i in range(65)}}).encode(),
+        None,  # no answer within the timeout
+    ],
+)
+def test_a_usage_reply_that_is_not_small_and_numeric_is_not_used(run_dir, reply):
+    thread = _one_reply_server(socket_path("c2"), reply)
+    try:
+        assert request_usage("c2", timeout=0.5) is None
+    finally:
+        thread.join(5)
+        socket_path("c2").unlink(missing_ok=True)

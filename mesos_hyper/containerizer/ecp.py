@@ -23,7 +23,6 @@ TYPE_CHECKING = False  # not even typing is imported: `containers` and `usage` m
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    import isolators
     from mesos_hyper.model import messages
 
 LOG = log.get(__name__)
@@ -281,14 +280,21 @@ def usage(stdin: BinaryIO, stdout: BinaryIO) -> None:
         "disk_limit_bytes": int(limits.disk_mb * (1 << 20)) if limits.disk_mb else None,
     }
     if record.domain and record.status == Status.RUNNING:
-        import isolators
-        from vmctl.lifecycle import lookup
+        from mesos_hyper.executor.exec_socket import request_usage
 
-        dom = lookup(record.domain)
-        if dom is not None:
-            values.update(isolators.usage(dom, _target(record)))
+        measured = request_usage(cid)  # the executor has libvirt at hand
+        values.update(measured if measured is not None else _measure_usage(record))
     known = {k: v for k, v in values.items() if v is not None}
     recordio.write_record(stdout, wire.resource_statistics({"timestamp": time.time(), **known}))
+
+
+def _measure_usage(record: ContainerRecord) -> dict[str, float | int]:
+    """Usage measured here, for a pod whose executor does not answer."""
+    import isolators
+    from vmctl.lifecycle import lookup
+
+    dom = lookup(record.domain) if record.domain else None
+    return isolators.usage(dom, isolators.record_target(record)) if dom is not None else {}
 
 
 def update(stdin: BinaryIO) -> None:
@@ -305,7 +311,7 @@ def update(stdin: BinaryIO) -> None:
 
         dom = lookup(record.domain)
         if dom is not None:
-            for problem in isolators.update(dom, _target(record)):
+            for problem in isolators.update(dom, isolators.record_target(record)):
                 log.event(LOG, "limit not applied", log.WARNING, problem=problem)
     log.event(LOG, "limits updated", container=request.container_id)
 
@@ -316,12 +322,6 @@ def _recover_pool() -> None:
     from vmctl.pool.refill import request_refill
 
     request_refill(config.Paths.from_env())
-
-
-def _target(record: ContainerRecord) -> isolators.Target:
-    import isolators
-
-    return isolators.Target(record.limits, record.container_id, record.sandbox)
 
 
 def containers(stdout: BinaryIO) -> None:

@@ -5,6 +5,12 @@ operator's command goes through it. The socket lives in a root-only directory un
 ``Paths.run``, not in the pod's directory, which the QEMU user owns. The command runs in
 the task's rootfs, cgroup, user and environment, as ``docker exec`` does.
 
+The executor answers the agent's ``usage`` here too: the line ``USAGE_REQUEST`` gets one
+``END`` frame, ``{"usage": {field: number}}`` in ResourceStatistics' names, measured
+over the executor's open libvirt connection with its modules loaded. The ECP's
+``usage`` is polled, and measuring in that short-lived process meant importing libvirt
+and the isolators and connecting to libvirtd on every call.
+
 One command per connection. The client sends a JSON line (at most ``MAX_REQUEST`` bytes):
 the argv, the task, a timeout and whether it sends stdin. Then frames
 ``[kind:u8][len:u32 LE][payload]`` both ways, every one bounded before it is read:
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import socket
 import struct
@@ -30,11 +37,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, UsageError
 from mesos_hyper.model.ids import validate_container_id
+
+TYPE_CHECKING = False  # not typing itself: the ECP's polled `usage` imports this module
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 LOG = log.get(__name__)
 MAX_REQUEST = 64 << 10
@@ -44,6 +54,9 @@ MAX_TIMEOUT_S = 3600.0
 DEFAULT_TIMEOUT_S = 60.0
 MAX_FRAME = 64 << 10
 IO_TIMEOUT_S = 30.0  # a client that takes no output for this long loses its command
+USAGE_REQUEST = b'{"op": "usage"}\n'
+USAGE_TIMEOUT_S = 5.0  # then the ECP measures by itself
+MAX_USAGE_FIELDS = 64
 
 # frame kinds (STDOUT and STDERR are the guest protocol's stream numbers)
 STDIN, STDOUT, STDERR, END = 0, 1, 2, 3
@@ -182,12 +195,22 @@ def _refuse_if_served(path: Path) -> None:
     raise HyperError(f"{path} is served by another live container: not taken over")
 
 
-class ExecServer:
-    """Serves ``run(request, streams) -> exit code`` on the container's socket until closed."""
+Usage = dict[str, float | int]
 
-    def __init__(self, path: Path, run: Callable[[ExecRequest, ExecStreams], int]) -> None:
+
+class ExecServer:
+    """Serves ``run(request, streams) -> exit code`` on the container's socket until closed,
+    and ``usage()`` where given (a Mesos pod's executor)."""
+
+    def __init__(
+        self,
+        path: Path,
+        run: Callable[[ExecRequest, ExecStreams], int],
+        usage: Callable[[], Usage] | None = None,
+    ) -> None:
         self.path = path
         self._run = run
+        self._usage = usage
         path.parent.mkdir(parents=True, exist_ok=True)
         path.parent.chmod(0o700)
         _refuse_if_served(path)
@@ -234,7 +257,11 @@ class ExecServer:
         with conn:
             try:
                 conn.settimeout(10.0)
-                request = parse_request(reader.line())
+                line = reader.line()
+                if line == USAGE_REQUEST:
+                    self._serve_usage(send)
+                    return
+                request = parse_request(line)
                 conn.settimeout(IO_TIMEOUT_S)
                 log.event(LOG, "exec", argv=" ".join(request.argv)[:200], task=request.task_id)
                 streams = ExecStreams(send, read_stdin if request.stdin else None)
@@ -247,6 +274,18 @@ class ExecServer:
                 send(END, json.dumps(reply).encode())
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)  # ends a stdin read still waiting on it
+
+    def _serve_usage(self, send: Callable[[int, bytes], None]) -> None:
+        reply: dict[str, object]
+        if self._usage is None:
+            reply = {"error": "this pod reports no usage here"}
+        else:
+            try:
+                reply = {"usage": self._usage()}
+            except Exception as err:  # the ECP measures by itself then
+                reply = {"error": f"{type(err).__name__}: {err}"}
+        with contextlib.suppress(OSError):
+            send(END, json.dumps(reply).encode())
 
     def close(self) -> None:
         if self._closed:
@@ -335,3 +374,29 @@ def request_exec(
     if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 255:
         raise HyperError(f"the executor of {container_id} sent a malformed reply")
     return code
+
+
+def request_usage(container_id: str, timeout: float = USAGE_TIMEOUT_S) -> Usage | None:
+    """The pod's usage as its executor measures it; None where no executor answers in
+    time or its answer is not a small object of finite numbers (the caller measures)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(socket_path(container_id)))
+            sock.sendall(USAGE_REQUEST)
+            _, data = _Reader(sock).frame({END: MAX_REQUEST})
+            reply = json.loads(data)
+        except (OSError, EOFError, UsageError, ValueError):  # timeouts are OSErrors
+            return None
+    values = reply.get("usage") if isinstance(reply, dict) else None
+    if not isinstance(values, dict) or len(values) > MAX_USAGE_FIELDS:
+        return None
+    for key, value in values.items():
+        if (
+            not isinstance(key, str)
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            return None
+    return values

@@ -272,11 +272,19 @@ class PodManager:
 
         threading.Thread(target=watch, name="sandbox-quota", daemon=True).start()
 
+    def _usage(self) -> dict[str, float | int]:
+        """The agent's ``usage`` of this pod (the ECP asks here: see exec_socket)."""
+        pod = self.pod
+        if pod is None or not pod.alive():
+            raise VMError(f"pod {self.container_id} is not running")
+        record = self.store.get(self.container_id)
+        return isolators.usage(pod.libvirt_domain(), isolators.record_target(record))
+
     def _serve_exec(self) -> None:
         """``mesos-hyper exec`` into this pod, for as long as the pod runs."""
         try:
             self._exec_server = ExecServer(
-                exec_socket.socket_path(self.container_id, self.paths), self._run_exec
+                exec_socket.socket_path(self.container_id, self.paths), self._run_exec, self._usage
             )
         except (OSError, HyperError) as err:  # the pod runs on without it
             log.event(LOG, "no exec socket", log.WARNING, error=err)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from mesos_hyper import log
 from mesos_hyper.errors import HyperError
 from vmctl.network.netns import run_in_netns, with_netlink
 from vmctl.network.settings import NetSettings
+
+TYPE_CHECKING = False  # pyroute2 is imported where netlink is used: `usage` needs none
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
 
 LOG = log.get(__name__)
 TAP_PREFIX = "mht"
@@ -66,6 +67,8 @@ def ensure_bridge(settings: NetSettings) -> None:
     """The pods' bridge with the gateway address, up, and forwarding on (idempotent)."""
 
     def work(ipr: IPRoute) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         idx = _index(ipr, settings.bridge)
         mac = bridge_mac(settings.bridge)
         if idx is None:
@@ -98,6 +101,8 @@ def create_tap(name: str, guest_mac: str) -> None:
     """A persistent tap in the root namespace, where libvirtd opens it (idempotent)."""
 
     def work(ipr: IPRoute) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         if _index(ipr, name) is None:
             try:
                 ipr.link("add", ifname=name, kind="tuntap", mode="tap")
@@ -116,6 +121,8 @@ def rename_tap(old: str, new: str, guest_mac: str) -> None:
     """
 
     def work(ipr: IPRoute) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         idx = _index(ipr, old)
         if idx is None:
             raise HyperError(f"the pool VM's tap {old} is gone")
@@ -182,17 +189,23 @@ def list_taps(settings: NetSettings) -> list[str]:
 
 
 def tap_stats(settings: NetSettings, name: str) -> dict[str, int]:
-    """net_* counters from the guest's side: what the host's tap sends, the guest receives."""
+    """net_* counters from the guest's side: what the host's tap sends, the guest receives.
 
-    def work(ipr: IPRoute) -> list:
-        return ipr.get_links(ifname=name) if _index(ipr, name) is not None else []
+    Read from the namespace's /proc/net/dev, not netlink: the agent polls ``usage``, and
+    importing pyroute2 took longer than all the rest of the call.
+    """
 
-    links = with_netlink(settings.netns, work)
-    if not links:
-        return {}
-    stats = links[0].get_attr("IFLA_STATS64") or links[0].get_attr("IFLA_STATS") or {}
-    out = {}
-    for key in STAT_KEYS:
-        out[f"net_rx_{key}"] = int(stats.get(f"tx_{key}", 0))
-        out[f"net_tx_{key}"] = int(stats.get(f"rx_{key}", 0))
-    return out
+    def read() -> str:
+        with open("/proc/thread-self/net/dev") as f:  # this thread's namespace
+            return f.read()
+
+    for line in run_in_netns(settings.netns, read).splitlines()[2:]:
+        ifname, _, counters = line.partition(":")
+        if ifname.strip() == name:
+            values = [int(v) for v in counters.split()]  # 8 received, then 8 sent
+            rx = dict(zip(STAT_KEYS, values[:4], strict=True))  # bytes packets errs drop
+            tx = dict(zip(STAT_KEYS, values[8:12], strict=True))
+            out = {f"net_rx_{key}": tx[key] for key in STAT_KEYS}
+            out.update({f"net_tx_{key}": rx[key] for key in STAT_KEYS})
+            return out
+    return {}

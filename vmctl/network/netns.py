@@ -11,11 +11,12 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable
-from typing import TypeVar
-
-from pyroute2 import IPRoute
+from typing import TYPE_CHECKING, TypeVar
 
 from mesos_hyper.errors import HyperError
+
+if TYPE_CHECKING:  # imported by with_netlink: reading a counter needs no netlink
+    from pyroute2 import IPRoute
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -67,6 +68,8 @@ def with_netlink(name: str | None, work: Callable[[IPRoute], T]) -> T:
     """
 
     def run() -> T:
+        from pyroute2 import IPRoute
+
         with IPRoute() as ipr:
             return work(ipr)
 
