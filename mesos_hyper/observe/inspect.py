@@ -82,6 +82,21 @@ def _domain(pod: PodView) -> dict[str, Any] | None:
     return doc
 
 
+def _claimed_nic(domain: dict[str, Any], container_id: str, address: str) -> None:
+    """A pool VM's NIC as its claim left it: libvirt still names the pool's tap and MAC,
+    which the claim renamed to the pod's tap and replaced with the pod's MAC in the guest."""
+    import ipaddress
+
+    from isolators.net import mac_for
+    from vmctl.network.links import pool_tap_name, tap_name
+
+    for nic in domain.get("interfaces", []):
+        if nic["tap"] == pool_tap_name(domain["name"]):
+            nic["renamed_from"] = {"tap": nic["tap"], "mac": nic["mac"]}
+            nic["tap"] = tap_name(container_id)
+            nic["mac"] = mac_for(ipaddress.IPv4Address(address))
+
+
 def describe(pod: PodView) -> dict[str, Any]:
     """The record, the limits, the VM, the network attachment, the overlays, the sandbox,
     the tasks and the executor of ``pod``; what is missing is null."""
@@ -89,6 +104,8 @@ def describe(pod: PodView) -> dict[str, Any]:
 
     record = pod.record
     domain = _domain(pod)
+    if domain and pod.address:
+        _claimed_nic(domain, pod.id, pod.address)
     return {
         "id": pod.id,
         "origin": pod.origin,
