@@ -13,6 +13,7 @@ The pod network lives in a throwaway namespace, as in the test suite.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -23,7 +24,6 @@ from pathlib import Path
 
 from bench.warm_start import Setup
 from tests.net_fixtures import make_test_network
-from vmctl.domain import domain_name
 from vmctl.pool.store import PoolDirs
 
 MIB = 1 << 20
@@ -56,6 +56,16 @@ def pss_parts(pid: int) -> dict[str, float]:
     return parts
 
 
+def pod_domain(env: dict[str, str], name: str) -> str | None:
+    """The running pod's domain (a claimed pool VM keeps its own name), from `ps`."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mesos_hyper.cli", "ps", "--format", "json"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = [d["domain"] for d in json.loads(out) if d["id"] == name and d["status"] == "running"]
+    return found[0] if found else None
+
+
 def guest_used_mib(env: dict[str, str], name: str) -> float:
     out = subprocess.run(
         [sys.executable, "-m", "mesos_hyper.cli", "exec", name, "cat", "/proc/meminfo"],
@@ -82,12 +92,12 @@ def one_run(setup: Setup, image: str, settle: float, i: int) -> dict[str, dict[s
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not Path(f"/run/libvirt/qemu/{domain_name(name)}.pid").exists():
+        while (domain := pod_domain(setup.env, name)) is None:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the pod {name} did not start")
-            time.sleep(0.2)
+            time.sleep(0.5)
         time.sleep(settle)
-        pod = pss_parts(qemu_pid(domain_name(name)))
+        pod = pss_parts(qemu_pid(domain))
         pod["guest-used"] = guest_used_mib(setup.env, name)
     finally:
         proc.terminate()

@@ -205,8 +205,9 @@ class DomainSpec:
             serial = ET.SubElement(devices, "serial", type="file")
             ET.SubElement(serial, "source", path=str(self.console_log))
             ET.SubElement(serial, "target", port="0")
-        # The balloon lets `update` shrink or grow guest memory later.
-        ET.SubElement(devices, "memballoon", model="virtio")
+        # The balloon lets `update` shrink or grow guest memory later; its free page
+        # reporting hands the host back what the guest freed (the init sets the order).
+        ET.SubElement(devices, "memballoon", model="virtio", freePageReporting="on")
         return ET.tostring(dom, encoding="unicode")
 
 
