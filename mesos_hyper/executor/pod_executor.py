@@ -81,11 +81,12 @@ class PodExecutor:
     def _prepare(self) -> None:
         """The pod's machinery (libvirt, netlink, the image store): imported and built while
         the subscription is on its way, not before it, so the agent hears from us first."""
-        import pyroute2  # noqa: F401  netlink for the pod network: vmctl.network imports it late
-
         from mesos_hyper.executor.pod_manager import PodManager
         from mesos_hyper.executor.task_runner import TaskContext
         from mesos_hyper.images.store import ImageStore
+        from vmctl.network.netns import preload_netlink
+
+        preload_netlink()
 
         self.pods = PodManager(
             self.launch,
