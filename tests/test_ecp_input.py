@@ -32,6 +32,11 @@ def _ecp(tmp_path: Path, command: str, data: bytes | None) -> subprocess.Complet
             (3).to_bytes(4, sys.byteorder) + b"\xff\xff\xff",
             "malformed mesos.containerizer.Wait message",
         ),
+        (
+            "update",
+            (4).to_bytes(4, sys.byteorder) + b"\x12\x02\x08\x01",
+            "malformed Update message",
+        ),
         ("frobnicate", b"", "unknown command"),
     ],
 )

@@ -270,14 +270,6 @@ def test_named_discovery_ports_are_kept() -> None:
     assert m.from_launch(launch).task.named_ports == (("http", 31001),)
 
 
-def test_from_update() -> None:
-    update = cpb.Update(
-        container_id=pb.ContainerID(value="c-1"),
-        resources=[_scalar("cpus", 1), _scalar("cpus", 0.5), _scalar("mem", 256)],
-    )
-    assert m.from_update(update) == m.UpdateRequest("c-1", m.Limits(cpus=1.5, mem_mb=256))
-
-
 def test_termination_builder_round_trips() -> None:
     term = m.build_termination(
         m.exit_status(3), "TASK_FAILED", ["REASON_EXECUTOR_TERMINATED"], "exited with 3"

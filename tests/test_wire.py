@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mesos_hyper.containerizer.recordio import ProtocolError
+from mesos_hyper.model.limits import Limits
+from mesos_hyper.model.messages import resources_from_pb
 from mesos_hyper.proto import containerizer_pb2 as cpb
 from mesos_hyper.proto import mesos_pb2 as pb
 from mesos_hyper.proto import wire
@@ -88,3 +90,79 @@ def test_unknown_fields_are_skipped_and_the_last_container_id_wins() -> None:
     last = cpb.Usage(container_id=pb.ContainerID(value="new")).SerializeToString()
     unknown = b"\x10\x05" + b"\x19" + b"\x00" * 8 + b"\x25" + b"\x00" * 4 + b"\x2a\x01x"
     assert wire.container_id_of(first + unknown + last, "mesos.containerizer.Usage") == "new"
+
+
+def _scalar(name: str, value: float, role: str = "*") -> pb.Resource:
+    return pb.Resource(
+        name=name, type=pb.Value.SCALAR, scalar=pb.Value.Scalar(value=value), role=role
+    )
+
+
+def _ranges(name: str, *ranges: tuple[int, int]) -> pb.Resource:
+    return pb.Resource(
+        name=name,
+        type=pb.Value.RANGES,
+        ranges=pb.Value.Ranges(range=[pb.Value.Range(begin=b, end=e) for b, e in ranges]),
+    )
+
+
+def _update(*resources: pb.Resource, cid: str = "c-1") -> cpb.Update:
+    return cpb.Update(container_id=pb.ContainerID(value=cid), resources=list(resources))
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        _update(),
+        _update(_scalar("cpus", 1), _scalar("cpus", 0.5, role="web"), _scalar("mem", 256)),
+        _update(_scalar("disk", 1024), _scalar("gpus", 1), _ranges("ports", (31000, 31005))),
+        _update(_ranges("ports", (31010, 31010), (31000, 31002)), _ranges("ports", (5, 6))),
+        _update(  # not ours: skipped whatever their type
+            pb.Resource(name="foo", type=pb.Value.SET, set=pb.Value.Set(item=["a"])),
+            _ranges("bar", (1, 2)),
+            _scalar("cpus", 0.1),
+        ),
+        _update(
+            pb.Resource(
+                name="mem",
+                type=pb.Value.SCALAR,
+                scalar=pb.Value.Scalar(value=64),
+                role="r",
+                reservation=pb.Resource.ReservationInfo(principal="p"),
+                disk=pb.Resource.DiskInfo(persistence=pb.Resource.DiskInfo.Persistence(id="v")),
+            )
+        ),
+    ],
+)
+def test_an_update_reads_as_the_protobuf_path_reads_it(update: cpb.Update) -> None:
+    raw = update.SerializeToString()
+    assert wire.update_of(raw) == ("c-1", resources_from_pb(update.resources))
+
+
+def test_an_update_sums_over_roles() -> None:
+    update = _update(_scalar("cpus", 1), _scalar("cpus", 0.5, role="web"), _scalar("mem", 256))
+    assert wire.update_of(update.SerializeToString()) == ("c-1", Limits(cpus=1.5, mem_mb=256))
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"", "container_id is missing"),
+        (b"\x0a\x02\x10\x01", "the container id's value is missing"),
+        (_update(_scalar("cpus", -1)).SerializeToString(), "bad value"),
+        (_update(_scalar("mem", float("nan"))).SerializeToString(), "bad value"),
+        (_update(_ranges("cpus", (1, 2))).SerializeToString(), "is not a scalar"),
+        (_update(_scalar("ports", 3)).SerializeToString(), "not a set of ranges"),
+        (_update(_ranges("ports", (0, 5))).SerializeToString(), "bad range"),
+        (_update(_ranges("ports", (9, 5))).SerializeToString(), "bad range"),
+        (_update().SerializeToString() + b"\x12\x02\x10\x00", "name is missing"),
+        (_update().SerializeToString() + b"\x12\x02\x08\x00", "number where a message"),
+        (_update().SerializeToString() + b"\x12\x03\x0a\x01x", "has no type"),
+        (_update().SerializeToString() + b"\x12\x01\xff", "malformed Update"),
+        (_update().SerializeToString() + b"\x10\x05", "not a message"),
+        (_update(cid="../x").SerializeToString(), "container id"),
+    ],
+)
+def test_a_bad_update_is_a_protocol_error(raw: bytes, needle: str) -> None:
+    with pytest.raises(ProtocolError, match=needle):
+        wire.update_of(raw)

@@ -298,13 +298,10 @@ def _measure_usage(record: ContainerRecord) -> dict[str, float | int]:
 
 
 def update(stdin: BinaryIO) -> None:
-    from mesos_hyper.model import messages
-    from mesos_hyper.proto import containerizer_pb2
-
-    request = messages.from_update(recordio.read_message(stdin, containerizer_pb2.Update))
+    cid, limits = wire.update_of(recordio.read_record(stdin))
     store = _store()
-    store.get(request.container_id)
-    record = store.update(request.container_id, limits=request.resources)
+    store.get(cid)
+    record = store.update(cid, limits=limits)
     if record.domain and record.status == Status.RUNNING:
         import isolators
         from vmctl.lifecycle import lookup
@@ -313,7 +310,7 @@ def update(stdin: BinaryIO) -> None:
         if dom is not None:
             for problem in isolators.update(dom, isolators.record_target(record)):
                 log.event(LOG, "limit not applied", log.WARNING, problem=problem)
-    log.event(LOG, "limits updated", container=request.container_id)
+    log.event(LOG, "limits updated", container=cid)
 
 
 def _recover_pool() -> None:

@@ -46,6 +46,8 @@ TERM_TASK_GRACE_S = 5.0
 # long after has nothing to run (its task was killed before it registered, or it was
 # launched while the agent restarted) and exits, as no 1.0.4 agent shuts it down.
 IDLE_EXIT_S = 10.0
+# The pod's machinery is imported once the first task heard TASK_STARTING, or after this.
+FIRST_LAUNCH_WAIT_S = 1.0
 
 
 class PodExecutor:
@@ -77,6 +79,7 @@ class PodExecutor:
         self.pods: PodManager | None = None
         self.context: TaskContext | None = None
         self._prepared = threading.Event()  # pods and context exist
+        self._heard = threading.Event()  # the first launch was answered (or refused)
 
     def _prepare(self) -> None:
         """The pod's machinery (libvirt, netlink, the image store): imported and built while
@@ -124,16 +127,20 @@ class PodExecutor:
 
     def _on_launch(self, task_doc: dict[str, Any]) -> None:
         """TASK_STARTING goes out at once; the task's runner needs the pod's machinery, which
-        ``_prepare`` may still be importing. Events are handled one at a time, so a KILL for
-        this task is handled after its runner exists."""
+        ``_prepare`` imports only after that (see run). Events are handled one at a time,
+        so a KILL for this task is handled after its runner exists."""
         try:
             task = task_from_v1_json(task_doc)
         except HyperError as err:
             task_id = str(task_doc.get("task_id", {}).get("value", "unknown"))
             self.connection.send_update(task_id, "TASK_FAILED", message=str(err))
+            self._heard.set()
             return
-        if not self._refused(task):
+        refused = self._refused(task)
+        if not refused:
             self.connection.send_update(task.task_id, "TASK_STARTING")
+        self._heard.set()
+        if not refused:
             self._prepared.wait()
             self._start_runner(task)
 
@@ -251,6 +258,8 @@ class PodExecutor:
         term_at: float | None = None
         try:
             self.connection.start()
+            # the imports would slow the first TASK_STARTING down (the GIL): after it
+            self._heard.wait(FIRST_LAUNCH_WAIT_S)
             self._prepare()
             while not self.done.wait(0.2):
                 if self._idle():

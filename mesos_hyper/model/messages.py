@@ -7,7 +7,6 @@ rely on is checked here and rejected with a one-line :class:`ProtocolError`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -15,11 +14,8 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from mesos_hyper.containerizer.recordio import ProtocolError
 from mesos_hyper.model.ids import validate_container_id
-from mesos_hyper.model.limits import Limits
+from mesos_hyper.model.limits import Limits, sum_resources
 from mesos_hyper.proto import containerizer_pb2, mesos_pb2
-
-_RESOURCE_NAMES = {"cpus", "mem", "disk", "gpus"}
-
 
 # ---- plain types ------------------------------------------------------------
 
@@ -178,12 +174,6 @@ class LaunchRequest:
         return self.executor.resources
 
 
-@dataclass(frozen=True)
-class UpdateRequest:
-    container_id: str
-    resources: Limits
-
-
 # ---- validation helpers -------------------------------------------------------
 
 
@@ -288,30 +278,10 @@ def _container(pb: mesos_pb2.ContainerInfo) -> ContainerSpec:
 
 
 def resources_from_pb(resources: Iterable[mesos_pb2.Resource]) -> Limits:
-    """Sum scalars and join port ranges over all roles; unknown names are ignored."""
-    scalars: dict[str, float] = {}
-    ports: list[tuple[int, int]] = []
-    for res in resources:
-        if res.name in _RESOURCE_NAMES:
-            if res.type != mesos_pb2.Value.SCALAR:
-                raise ProtocolError(f"resource {res.name!r} is not a scalar")
-            value = res.scalar.value
-            if not math.isfinite(value) or value < 0:
-                raise ProtocolError(f"resource {res.name!r} has a bad value {value}")
-            scalars[res.name] = scalars.get(res.name, 0.0) + value
-        elif res.name == "ports":
-            if res.type != mesos_pb2.Value.RANGES:
-                raise ProtocolError("resource 'ports' is not a set of ranges")
-            for r in res.ranges.range:
-                if not 1 <= r.begin <= r.end <= 65535:
-                    raise ProtocolError(f"resource 'ports' has a bad range [{r.begin}-{r.end}]")
-                ports.append((r.begin, r.end))
-    return Limits(
-        cpus=scalars.get("cpus"),
-        mem_mb=scalars.get("mem"),
-        disk_mb=scalars.get("disk"),
-        gpus=scalars.get("gpus"),
-        ports=tuple(sorted(ports)),
+    """Summed over all roles (model.limits.sum_resources)."""
+    return sum_resources(
+        (r.name, r.type, r.scalar.value, [(x.begin, x.end) for x in r.ranges.range])
+        for r in resources
     )
 
 
@@ -418,13 +388,6 @@ def from_launch(pb: containerizer_pb2.Launch) -> LaunchRequest:
         slave_id=pb.slave_id.value if pb.HasField("slave_id") else None,
         slave_pid=pb.slave_pid if pb.HasField("slave_pid") else None,
         checkpoint=pb.checkpoint,
-    )
-
-
-def from_update(pb: containerizer_pb2.Update) -> UpdateRequest:
-    return UpdateRequest(
-        container_id=validate_container_id(pb.container_id.value),
-        resources=resources_from_pb(pb.resources),
     )
 
 
