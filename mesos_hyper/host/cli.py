@@ -6,10 +6,6 @@ import argparse
 
 from mesos_hyper import config
 from mesos_hyper.host import gc
-from vmctl import accel, libvirtd
-from vmctl.guest.build import build_guest
-from vmctl.pool.refill import request_refill
-from vmctl.pool.settings import PoolSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,12 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _build_guest(args: argparse.Namespace) -> int:
+    from vmctl.guest.build import build_guest
+
     artifacts = build_guest(config.Paths.from_env().guest, force=args.force)
     print(f"guest kernel {artifacts.kernel_version}: {artifacts.kernel}, {artifacts.initramfs}")
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
+    # here, not at the top: every `mesos-hyper` command builds the whole parser
+    from vmctl import accel, libvirtd
+    from vmctl.guest.build import build_guest
+    from vmctl.pool.refill import request_refill
+    from vmctl.pool.settings import PoolSettings
+
     paths = config.Paths.from_env()
     artifacts = build_guest(paths.guest)
     print(f"guest: kernel {artifacts.kernel_version} in {paths.guest}")

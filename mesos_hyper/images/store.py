@@ -30,7 +30,6 @@ from typing import Any
 
 from mesos_hyper.errors import HyperError, IntegrityError, NotFoundError, UsageError
 from mesos_hyper.fsutil import atomic_write
-from mesos_hyper.images import pull as pull_mod
 from mesos_hyper.images import rootfs
 from mesos_hyper.images.blobs import BlobStore
 from mesos_hyper.images.image_config import ImageConfig
@@ -186,6 +185,8 @@ class ImageStore:
         if not force:
             with contextlib.suppress(NotFoundError):
                 return self._lookup_reference(ref, text_ref)
+        from mesos_hyper.images import pull as pull_mod  # requests: only to reach a registry
+
         for _ in range(PULL_ATTEMPTS):
             pulled = pull_mod.pull(ref, self.blobs, progress)
             layers = [(d.digest, d.size) for d in pulled.manifest.layers]
