@@ -85,7 +85,7 @@ def _vm(settings: NetSettings, outside: str, work: Path) -> None:
     pod = Pod(
         PodConfig(
             name="bench-net",
-            kernel=paths.kernel,
+            kernel=paths.boot_kernel,
             initramfs=paths.initramfs,
             base_disk=_base_disk(work),
             workdir=work / "pod",

@@ -60,7 +60,7 @@ def one_run(root: Path, image_ref: str, cold: bool) -> dict[str, float]:
     with Pod(
         PodConfig(
             name="bench",
-            kernel=paths.kernel,
+            kernel=paths.boot_kernel,
             initramfs=paths.initramfs,
             base_disk=base,
             workdir=paths.containers / "bench",

@@ -73,6 +73,14 @@ class Paths:
         return self.guest / "vmlinuz"
 
     @property
+    def boot_kernel(self) -> Path:
+        """What pods boot: the kernel as a PVH ELF where the guest build could make one
+        (vmctl.guest.pvh; 0.66 s of a TCG boot quicker), else the bzImage, ``kernel``. The
+        accelerator probe and the benches' floors boot ``kernel``."""
+        elf = self.guest / "vmlinux"
+        return elf if elf.is_file() else self.kernel
+
+    @property
     def initramfs(self) -> Path:
         return self.guest / "initramfs.cpio.gz"
 

@@ -4,7 +4,7 @@
 # what mesos-hyper itself needs on a host (scripts/install.sh; the cluster's box has them)
 MESOS_HYPER_PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
-  busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio kmod procps
+  busybox-static docker-registry skopeo umoci e2fsprogs nftables iproute2 cpio kmod procps lz4
   gcc libc6-dev python3-venv python3-dev curl ca-certificates tini
 )
 

@@ -11,6 +11,7 @@ from mesos_hyper.config import Paths
 from mesos_hyper.errors import UsageError
 from vmctl import accel
 from vmctl.guest.build import build_guest
+from vmctl.guest.pvh import elf_for_pvh
 
 
 def test_two_builds_give_identical_bytes_and_a_rebuild_is_a_no_op(tmp_path):
@@ -24,6 +25,26 @@ def test_two_builds_give_identical_bytes_and_a_rebuild_is_a_no_op(tmp_path):
     manifest = json.loads(first.manifest.read_text())
     assert manifest["kernel_version"].endswith("-cloud-amd64")
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".build-")]
+    # the PVH kernel that pods boot: the bzImage's own kernel, and what Paths hands out
+    elf = (tmp_path / "a" / "vmlinux").read_bytes()
+    assert elf == elf_for_pvh(first.kernel.read_bytes()) and elf.startswith(b"\x7fELF")
+    assert manifest["vmlinux_size"] == len(elf)
+    paths = Paths(tmp_path, tmp_path / "a", tmp_path / "run")
+    assert paths.boot_kernel == tmp_path / "a" / "vmlinux"
+    (tmp_path / "a" / "vmlinux").unlink()
+    assert paths.boot_kernel == paths.kernel  # no PVH kernel: the bzImage
+    assert build_guest(tmp_path / "a").kernel == first.kernel  # and a rebuild brings it back
+    assert (tmp_path / "a" / "vmlinux").read_bytes() == elf
+
+
+def test_what_is_not_a_bootable_bzimage_gives_no_pvh_kernel():
+    real = Paths.from_env().kernel.read_bytes()
+    assert elf_for_pvh(b"") is None
+    assert elf_for_pvh(b"\0" * 4096) is None  # no HdrS
+    assert elf_for_pvh(real[:20000]) is None  # the payload cut short
+    start = (real[0x1F1] + 1) * 512 + int.from_bytes(real[0x248:0x24C], "little")
+    garbled = real[:start] + b"\x28\xb5\x2f\xfd" + real[start + 4 :]  # zstd: not unpacked
+    assert elf_for_pvh(garbled) is None
 
 
 def _paths(tmp_path) -> Paths:

@@ -42,7 +42,7 @@ def _pod(base_disk: Path, name: str, disk_bytes: int = 64 << 20, memory_mib: int
     return Pod(
         PodConfig(
             name=name,
-            kernel=paths.kernel,
+            kernel=paths.boot_kernel,
             initramfs=paths.initramfs,
             base_disk=base_disk,
             workdir=base_disk.parent / name,

@@ -228,7 +228,7 @@ class PodManager:
         tuning = isolators.prepare(self.target())
         return PodConfig(
             name=self.container_id,
-            kernel=self.paths.kernel,
+            kernel=self.paths.boot_kernel,
             initramfs=self.paths.initramfs,
             base_disk=member.base_disk,
             disk_bytes=member.disk_bytes,

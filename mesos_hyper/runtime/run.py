@@ -100,7 +100,7 @@ class Runner:
         self.timings.update(image=t1 - t0, rootfs=t2 - t1)
         pod_config = PodConfig(
             name=self.name,
-            kernel=self.paths.kernel,
+            kernel=self.paths.boot_kernel,
             initramfs=self.paths.initramfs,
             base_disk=base_disk,
             workdir=self.paths.containers / self.name,

@@ -22,10 +22,12 @@ from pathlib import Path
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError
 from vmctl.guest.cpio import CpioEntry, write_cpio_gz
+from vmctl.guest.pvh import elf_for_pvh
 
 LOG = log.get(__name__)
 META_PACKAGE = "linux-image-cloud-amd64"
 INIT_SOURCE = Path(__file__).parent / "init" / "init.c"
+PVH_KERNEL = "vmlinux"  # the kernel as an ELF pods boot by PVH (vmctl.guest.pvh)
 DEB_CACHE = Path(os.environ.get("MESOS_HYPER_DEB_CACHE", "/var/cache/mesos-hyper/debs"))
 # Loaded in dependency order by our init; ext4 is built into the cloud kernel.
 MODULES = (
@@ -38,7 +40,7 @@ MODULES = (
     "virtiofs",
     "overlay",
 )
-FORMAT = 1
+FORMAT = 2  # 2: the PVH kernel (vmlinux)
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,11 @@ def _current(dest: Path, inputs: dict[str, str]) -> GuestArtifacts | None:
     if doc.get("inputs") != inputs:
         return None
     kernel, initramfs = dest / "vmlinuz", dest / "initramfs.cpio.gz"
-    for path, key in ((kernel, "vmlinuz_sha256"), (initramfs, "initramfs_sha256")):
-        if not path.is_file() or path.stat().st_size != doc.get(key.replace("sha256", "size")):
+    files = [(kernel, "vmlinuz_size"), (initramfs, "initramfs_size")]
+    if "vmlinux_size" in doc:
+        files.append((dest / PVH_KERNEL, "vmlinux_size"))
+    for path, key in files:
+        if not path.is_file() or path.stat().st_size != doc.get(key):
             return None
     return GuestArtifacts(kernel, initramfs, doc["kernel_version"], manifest)
 
@@ -212,7 +217,15 @@ def build_guest(dest: Path, *, force: bool = False) -> GuestArtifacts:
             "initramfs_sha256": _sha256(initramfs),
             "initramfs_size": len(initramfs),
         }
-        for name, data in (("vmlinuz", kernel), ("initramfs.cpio.gz", initramfs)):
+        outputs = [("vmlinuz", kernel), ("initramfs.cpio.gz", initramfs)]
+        elf = elf_for_pvh(kernel)
+        if elf is None:  # pods boot the bzImage
+            log.event(LOG, "no PVH kernel: pods boot the compressed one", kernel=version)
+            (dest / PVH_KERNEL).unlink(missing_ok=True)
+        else:
+            doc.update(vmlinux_sha256=_sha256(elf), vmlinux_size=len(elf))
+            outputs.append((PVH_KERNEL, elf))
+        for name, data in outputs:
             (work / name).write_bytes(data)
             (work / name).chmod(0o644)
             os.replace(work / name, dest / name)

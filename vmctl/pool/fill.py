@@ -69,7 +69,7 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
     share_tags = vm_shares.TAGS if vm_shares.ready() else ()
     spec = DomainSpec(
         name=name,
-        kernel=paths.kernel,
+        kernel=paths.boot_kernel,
         initramfs=paths.initramfs,
         domain_type=domain_type,
         vcpus=settings.vcpus,
