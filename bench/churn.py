@@ -1,10 +1,11 @@
 """Churn: launch and kill tasks back to back through the agent double, with the pool refilling.
 
-Usage: PYTHONPATH=. .venv/bin/python bench/churn.py IMAGE [SECONDS] [POOL_SIZE]
+Usage: PYTHONPATH=. .venv/bin/python bench/churn.py IMAGE [SECONDS] [POOL_SIZE] [SOURCE]
 
 Reports pods per second (task launched, RUNNING, killed and its container gone) and the
 host's CPU seconds per pod (all CPUs, from /proc/stat, refills included). POOL_SIZE=0 runs
-it cold for comparison. The pod network lives in throwaway namespaces.
+it cold for comparison; SOURCE (``boot``, the default, or ``template``) is how refills make
+pool VMs (MESOS_HYPER_POOL_SOURCE). The pod network lives in throwaway namespaces.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     image = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
     pool_size = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    source = sys.argv[4] if len(sys.argv) > 4 else "boot"
     with make_test_network() as network, tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         base = Path(tmp)
         base.chmod(0o711)
@@ -52,6 +54,7 @@ def main() -> None:
             "MESOS_HYPER_NETNS": network.host,
             "MESOS_HYPER_POOL_DIR": str(paths.pool),
             "MESOS_HYPER_POOL_SIZE": str(pool_size),
+            "MESOS_HYPER_POOL_SOURCE": source,
         }
         work = Path(tempfile.mkdtemp(prefix="mh-churn-agent."))
         ecp = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
@@ -64,7 +67,8 @@ def main() -> None:
             agent.kill_task("warm-up")
             agent.wait_for_state("warm-up", mesos_pb2.TASK_KILLED, timeout=60)
             if pool_size:
-                fill(paths, PoolSettings(size=pool_size))  # start full
+                # start full (a template source saves its template first)
+                fill(paths, PoolSettings(size=pool_size, source=source))
             cpu0, start = busy_cpu_seconds(), time.monotonic()
             while time.monotonic() - start < seconds:
                 task = _task(f"churn-{pods}", image)
@@ -83,7 +87,8 @@ def main() -> None:
                 drain(paths, stop=True)
                 reap(paths, dirs)
     print(
-        f"pool size {pool_size}: {pods} pods in {elapsed:.1f}s = {pods / elapsed:.2f} pods/s, "
+        f"pool size {pool_size} ({source}): {pods} pods in {elapsed:.1f}s"
+        f" = {pods / elapsed:.2f} pods/s, "
         f"{cpu / max(pods, 1):.2f} CPU s per pod (host, all CPUs, refills included)"
     )
 

@@ -32,6 +32,7 @@ from vmctl.lifecycle import destroy_by_name, list_ours, lookup
 from vmctl.network import links
 from vmctl.network.settings import NetSettings
 from vmctl.pod import Pod, PodConfig
+from vmctl.pool import save_image, template
 from vmctl.pool import store as pool_store
 from vmctl.pool.fill import drain, fill, fill_lock, reap, usable
 from vmctl.pool.settings import PoolSettings
@@ -383,3 +384,85 @@ def test_recover_keeps_idle_pool_vms_and_a_later_launch_claims_one(
     # where libvirtd does not see the mounts there; nothing else of the pool's
     tag = vm_shares.POOL_TAG if vm_shares.ready() else "sandbox"
     assert shares == [[tag, "/mnt/mesos/sandbox"]], out
+
+
+@pytest.fixture
+def template_pool(pool: Paths, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    monkeypatch.setenv("MESOS_HYPER_POOL_SOURCE", "template")
+    return pool
+
+
+def _template_images(paths: Paths) -> list[Path]:
+    return sorted(template.templates_dir(pool_store.PoolDirs(paths)).glob("*/vm.save"))
+
+
+URANDOM = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; hostname; date +%s"
+
+
+def test_template_clones_each_run_one_task_as_vms_of_their_own(
+    template_pool: Paths, image: str
+) -> None:
+    os.environ["MESOS_HYPER_POOL_SIZE"] = "2"
+    result = fill(template_pool)
+    assert len(result.booted) == 2, result.failed
+    (saved,) = _template_images(template_pool)  # one boot, saved once
+    dirs = pool_store.PoolDirs(template_pool)
+    vms = {vm.name: vm for _, vm in dirs.idle_vms() if vm is not None}
+    assert set(vms) == set(result.booted)
+    assert {vm.source for vm in vms.values()} == {"template"}
+    uuids = set()
+    for name in vms:  # restored paused, under its own name, UUID and tap
+        dom = lookup(name)
+        assert dom is not None and dom.info()[0] == 3, name
+        uuids.add(dom.UUIDString())
+        assert links.pool_tap_name(name) in links.list_taps(NetSettings.from_env())
+    assert len(uuids) == 2
+    outputs = []
+    for i, name in enumerate(sorted(vms, key=lambda n: vms[n].booted_at)):
+        before = time.time()
+        res = run("--name", f"clone{i}", image, "sh", "-c", URANDOM)
+        assert res.returncode == 0, res.stderr.decode()
+        assert f"vm={name}" in res.stderr.decode()
+        entropy, hostname, guest_time = res.stdout.decode().split()
+        assert hostname == f"clone{i}"
+        assert before - 2 <= int(guest_time) <= time.time() + 2  # its clock, not the template's
+        outputs.append(entropy)
+        assert lookup(name) is None  # used once
+    assert len(set(outputs)) == 2, outputs  # reseeded: no two clones share their RNG
+    assert _template_images(template_pool) == [saved]  # refills restore; nothing rebuilt
+    drain(template_pool, stop=True)
+    assert not _template_images(template_pool)
+
+
+def test_a_template_that_no_longer_restores_is_built_again(template_pool: Paths) -> None:
+    assert fill(template_pool).booted
+    (saved,) = _template_images(template_pool)
+    drain(template_pool)  # the VM goes; the template stays
+    with open(saved, "r+b") as f:  # its QEMU stream cut short: no QEMU loads it
+        f.truncate(save_image.read_header(saved).stream_offset + 4096)
+    result = fill(template_pool, resume=True)
+    assert len(result.failed) == 1 and "cannot restore" in result.failed[0], result
+    assert len(result.booted) == 1  # from a template built again
+    (rebuilt,) = _template_images(template_pool)
+    assert rebuilt.stat().st_size > 4096 << 4
+    assert {vm.source for _, vm in pool_store.PoolDirs(template_pool).idle_vms() if vm} == {
+        "template"
+    }
+
+
+def test_a_template_clone_claimed_by_the_ecp_gets_its_sandbox_hot_plugged(
+    template_pool: Paths, agent: Agent, image: str
+) -> None:
+    assert fill(template_pool).booted
+    (idle,) = idle_names(template_pool)
+    record = agent.launch_task(_task("cloned", image, "grep ' virtiofs ' /proc/mounts; echo ok"))
+    status = agent.wait_for_state("cloned", mesos_pb2.TASK_FINISHED, timeout=120)
+    assert agent.vm_name(record.container_id) == idle, status.message
+    agent.wait_for(lambda: record.completed, timeout=60)
+    out = (Path(record.directory) / "stdout").read_text()
+    # no share of its own to bind into (QEMU cannot save virtiofs): the sandbox came by
+    # hot-plug, and it is the only share
+    assert [line.split()[:2] for line in out.splitlines()[:-1]] == [
+        ["sandbox", "/mnt/mesos/sandbox"]
+    ], out
+    assert lookup(idle) is None

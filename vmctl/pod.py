@@ -363,7 +363,13 @@ class Pod:
         if "guest_ready" not in self.timings:
             raise VMError(self._death_message())
         self._send(
-            protocol.encode_spec(dataclasses.replace(self._for_guest(spec), clock=time.time()))
+            protocol.encode_spec(
+                dataclasses.replace(
+                    self._for_guest(spec),
+                    clock=time.time(),
+                    seed=os.urandom(protocol.SEED_BYTES),
+                )
+            )
         )
         if not self._prepared.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(f"the guest of {cfg.name} did not set up within {BOOT_TIMEOUT_S:.0f}s")

@@ -9,7 +9,8 @@ Five virtio-serial ports in every VM (cold or pool), named so the init can find 
   virtiofs share of the host inside the rootfs, ``F`` ``path\ncontent`` for /etc/hosts,
   /etc/resolv.conf and /etc/hostname, ``N`` ``ADDR/PREFIX GATEWAY`` for the pod's NIC,
   ``L`` ``memory BYTES`` or ``disk`` for the container's limits, ``T`` ``SECONDS.MICROS``
-  the host's time to set the guest clock to) closed by ``Z``;
+  the host's time to set the guest clock to, ``R`` 64 hex digits of host entropy the guest
+  adds to its RNG and reseeds it with) closed by ``Z``;
   afterwards ``K`` records carry a signal number (decimal) to deliver to the container
   process, and ``L`` records ``k:BYTES`` a new memory limit for container ``k``.
 - Limits: the guest puts each container in its own memory cgroup; it reports
@@ -105,8 +106,12 @@ class ProcessSpec:
     mem_limit_bytes: int | None = None
     enforce_disk: bool = False
     clock: float | None = None  # host time (epoch s): a pool VM's clock stood while it was paused
+    # host entropy the guest reseeds its RNG with before the task: every clone of a template
+    # woke with the template's RNG state (vmctl.pool.template)
+    seed: bytes | None = None
 
 
+SEED_BYTES = 32
 MANAGED_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 
 
@@ -142,6 +147,10 @@ def encode_spec(spec: ProcessSpec) -> bytes:
         out.append(_record(b"L", b"disk"))
     if spec.clock is not None:
         out.append(_record(b"T", f"{spec.clock:.6f}".encode()))
+    if spec.seed is not None:
+        if len(spec.seed) != SEED_BYTES:
+            raise ValueError(f"a seed is {SEED_BYTES} bytes, not {len(spec.seed)}")
+        out.append(_record(b"R", spec.seed.hex().encode()))
     out.append(_record(b"Z", b""))
     return b"".join(out)
 

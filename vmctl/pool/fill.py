@@ -1,8 +1,8 @@
-"""Booting pool VMs, and removing them: fill, drain, and the reap of what a crash left.
+"""Keeping the pool full, and emptying it: fill, drain, and the reap of what a crash left.
 
-A pool VM boots at the lowest CPU weight (``weight``), is paused the moment its init says
-READY, and only then becomes ``idle``. One filler runs per state root at a time
-(``fill.lock``), and boots one VM at a time.
+One filler runs per pool at a time (``fill.lock``) and makes one VM at a time: by booting
+it (``vmctl.pool.boot``) or by restoring it from a template (``vmctl.pool.template``), as
+``MESOS_HYPER_POOL_SOURCE`` says.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,147 +19,15 @@ from pathlib import Path
 from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
 from vmctl import accel
-from vmctl import shares as vm_shares
-from vmctl.domain import (
-    KERNEL_CMDLINE,
-    POOL_PREFIX,
-    ChannelSpec,
-    DomainSpec,
-    InterfaceSpec,
-    ShareSpec,
-)
-from vmctl.guest import protocol
-from vmctl.lifecycle import Domain, destroy_by_name, list_ours, release_pool_vm_parts
-from vmctl.network import links
-from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
-from vmctl.pool import weight
-from vmctl.pool.settings import IDLE_MEMORY_MIB, PoolSettings
-from vmctl.pool.store import PoolDirs, PoolVM, guest_identity, is_current, libvirtd_identity
-from vmctl.sizing import Ceilings
-
-BALLOON_TIMEOUT_S = 10.0
+from vmctl.lifecycle import destroy_by_name, list_ours, release_pool_vm_parts
+from vmctl.pool import template
+from vmctl.pool.boot import boot_one
+from vmctl.pool.settings import PoolSettings
+from vmctl.pool.store import PoolDirs, PoolVM, guest_identity, is_current
 
 LOG = log.get(__name__)
 MAX_LOG_BYTES = 1 << 20
 HALF_CLAIM_S = 60.0
-
-
-def pool_metadata(paths: config.Paths, guest: str) -> dict[str, str]:
-    """Until claimed, a pool VM names its pool's root (a claim relabels it as the task's)."""
-    return {"pool": str(paths.pool), "guest": guest}
-
-
-def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> PoolVM:
-    """Boot one VM to READY, pause it, and publish it as idle."""
-    name = POOL_PREFIX + secrets.token_hex(6)
-    guest = guest_identity(paths)
-    domain_type = accel.domain_type(paths)
-    workdir = dirs.filling / name
-    if not dirs.filling.is_dir():  # removed under us: see fill's only_if_present
-        raise VMError(f"the pool directory {dirs.base} is gone")
-    make_workdir(workdir)
-    channels = [ChannelSpec(port, workdir / f"{port}.sock") for port in protocol.PORTS]
-    # its NIC, on a tap of its own that a claim renames to its pod's: a NIC hot-plugged at
-    # claim time cost the guest 0.85 s of ACPI hot-plug handling under TCG
-    nic = InterfaceSpec(links.pool_tap_name(name), links.pool_guest_mac(name))
-    ceilings = Ceilings.from_env().at_least(settings.vcpus, settings.memory_mib)
-    # its share, where a claim binds the pod's sandbox (if mounts reach libvirtd's virtiofsd)
-    share_tags = vm_shares.TAGS if vm_shares.ready() else ()
-    spec = DomainSpec(
-        name=name,
-        kernel=paths.boot_kernel,
-        initramfs=paths.initramfs,
-        domain_type=domain_type,
-        vcpus=settings.vcpus,
-        memory_mib=settings.memory_mib,
-        current_memory_mib=IDLE_MEMORY_MIB,
-        max_vcpus=ceilings.vcpus,
-        max_memory_mib=ceilings.memory_mib,
-        interfaces=[nic],
-        shares=[ShareSpec(vm_shares.vm_dir(name), vm_shares.POOL_TAG)] if share_tags else [],
-        cmdline=KERNEL_CMDLINE + (" mh.pool_share" if share_tags else ""),
-        channels=channels,
-        console_log=workdir / "console.log",
-        shared_memory=True,
-        metadata=pool_metadata(paths, guest),
-    )
-    t0 = time.monotonic()
-    domain: Domain | None = None
-    socks: list[socket.socket] = []
-    try:
-        links.create_tap(nic.tap, nic.mac)
-        if share_tags:
-            vm_shares.prepare(name)
-        domain = Domain(spec)
-        shares = weight.lower(domain.libvirt_domain)
-        for channel in channels:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(str(channel.socket))
-            socks.append(sock)
-        domain.resume()
-        _wait_ready(socks[protocol.PORTS.index(protocol.STATUS_PORT)], name)
-        _wait_ballooned(domain, name)
-        domain.suspend()
-        vm = PoolVM(
-            name,
-            settings.vcpus,
-            settings.memory_mib,
-            domain_type,
-            guest,
-            shares,
-            time.time(),
-            libvirtd_identity(),
-            ceilings.vcpus,
-            ceilings.memory_mib,
-            share_tags,
-        )
-        vm.write(workdir)
-        os.rename(workdir, dirs.idle / name)
-    except BaseException:
-        if domain is not None:
-            with contextlib.suppress(VMError):
-                domain.destroy()
-        release_pool_vm_parts(name)
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    finally:
-        for sock in socks:
-            sock.close()
-        if domain is not None:
-            domain.release()
-    log.event(LOG, "pool VM ready", vm=name, boot_s=f"{time.monotonic() - t0:.2f}")
-    return vm
-
-
-def _wait_ready(sock: socket.socket, name: str) -> None:
-    parser = protocol.StatusParser()
-    deadline = time.monotonic() + BOOT_TIMEOUT_S
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise VMError(f"pool VM {name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
-        sock.settimeout(left)
-        try:
-            data = sock.recv(protocol.MAX_STATUS_LINE)
-        except TimeoutError:
-            continue
-        if not data:
-            raise VMError(f"pool VM {name} ended while it booted")
-        for event in parser.feed(data):
-            if event.kind == "READY":
-                return
-            raise VMError(f"pool VM {name} said {event.kind} before READY")
-
-
-def _wait_ballooned(domain: Domain, name: str) -> None:
-    """Until the guest has given the balloon all but IDLE_MEMORY_MIB (about 0.4 s under
-    TCG). Paused before, it would finish after its claim, beside the task's start."""
-    deadline = time.monotonic() + BALLOON_TIMEOUT_S
-    while domain.libvirt_domain.memoryStats().get("actual", 0) > IDLE_MEMORY_MIB * 1024:
-        if time.monotonic() > deadline:
-            log.event(LOG, "pool VM paused before its balloon settled", log.WARNING, vm=name)
-            return
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -222,12 +88,19 @@ def fill(
         failures = 0
         while len(usable(paths, settings, dirs)) < settings.size and failures < 2:
             try:
-                result.booted.append(boot_one(paths, settings, dirs).name)
+                result.booted.append(make_one(paths, settings, dirs).name)
             except Exception as err:  # a pool that cannot fill leaves launches cold
                 failures += 1
                 result.failed.append(str(err))
                 log.event(LOG, "pool VM failed to boot", log.ERROR, error=err)
     return result
+
+
+def make_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> PoolVM:
+    if settings.source == "template":
+        image = template.ensure(paths, settings, dirs)
+        return template.restore_one(paths, settings, dirs, image)
+    return boot_one(paths, settings, dirs)
 
 
 def usable(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> list[PoolVM]:
@@ -250,6 +123,7 @@ def drain(paths: config.Paths, *, only_stale: bool = False, stop: bool = False) 
     dirs.make()
     if stop:
         dirs.stopped.touch()
+        template.remove_all(dirs)  # rebuilt by the next fill that restores from one
     keep = {vm.name for vm in usable(paths, settings, dirs)} if only_stale else set()
     removed = []
     for entry, _ in dirs.idle_vms():

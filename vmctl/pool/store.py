@@ -37,6 +37,7 @@ class PoolVM:
     # the tags of the shares it booted with, under which a claim binds a directory
     # (vmctl.shares); a share of another tag is hot-plugged
     shares: tuple[str, ...] = ()
+    source: str = "boot"  # how it came to be READY: "boot", or "template" (restored)
 
     def can_hold(self, vcpus: int, memory_mib: int) -> bool:
         return vcpus <= max(self.vcpus, self.max_vcpus) and memory_mib <= max(

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/fs.h>
+#include <linux/random.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -233,6 +234,8 @@ struct spec {
     long long mem_max;   /* bytes for the container's memory cgroup, 0 = no limit */
     int disk_enforce;    /* kill the container when its rootfs is full */
     struct timespec clock;  /* the host's time when it sent the spec (0: none) */
+    unsigned char seed[32]; /* host entropy for the RNG (a template's clones share its state) */
+    int has_seed;
     uid_t uid;
     gid_t gid;
     gid_t groups[64];
@@ -245,6 +248,28 @@ static long parse_id(const char *s) {
     long v = strtol(s, &end, 10);
     if (errno || *s == 0 || *end || v < 0 || v > 0x7fffffffL) return -1;
     return v;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Mix the host's entropy in, credited, and reseed the CRNG from it at once: a VM restored
+ * from a template woke with the template's RNG state, which every clone shares. */
+static void reseed(const unsigned char *seed, size_t n) {
+    struct { int entropy_count; int buf_size; unsigned char buf[32]; } info;
+    if (n > sizeof info.buf) { errno = EINVAL; fatal("seed"); }
+    info.entropy_count = (int)(8 * n);
+    info.buf_size = (int)n;
+    memcpy(info.buf, seed, n);
+    int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fatal("open /dev/urandom");
+    if (ioctl(fd, RNDADDENTROPY, &info) < 0) fatal("RNDADDENTROPY");
+    if (ioctl(fd, RNDRESEEDCRNG) < 0) fatal("RNDRESEEDCRNG");
+    close(fd);
+    memset(&info, 0, sizeof info);
 }
 
 static void read_spec(int fd, struct spec *sp) {
@@ -285,6 +310,15 @@ static void read_spec(int fd, struct spec *sp) {
             sp->clock.tv_nsec = usec * 1000;
             free(p); break;
         }
+        case 'R':
+            if (strlen(p) != 2 * sizeof sp->seed) { errno = EINVAL; fatal("seed"); }
+            for (size_t i = 0; i < sizeof sp->seed; i++) {
+                int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+                if (hi < 0 || lo < 0) { errno = EINVAL; fatal("seed"); }
+                sp->seed[i] = (unsigned char)(hi << 4 | lo);
+            }
+            sp->has_seed = 1;
+            free(p); break;
         case 'L':
             if (strncmp(p, "memory ", 7) == 0) {
                 char *end; errno = 0;
@@ -996,6 +1030,7 @@ int main(void) {
     int nctr = 0, ncontainers = 0;
     static struct spec first;
     read_spec(control, &first);
+    if (first.has_seed) reseed(first.seed, sizeof first.seed);
     if (first.clock.tv_sec && clock_settime(CLOCK_REALTIME, &first.clock) < 0) say("set clock: %s", strerror(errno));
     if (first.hostname && sethostname(first.hostname, strlen(first.hostname)) < 0) fatal("sethostname");
     if (first.net) configure_network(first.net);
