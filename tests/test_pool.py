@@ -7,6 +7,7 @@ before the leak check runs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 from mesos_hyper.config import Paths
 from mesos_hyper.errors import UsageError, VMError
+from mesos_hyper.host.owners import qemu_pids
 from mesos_hyper.images.build import build_image, demo_rootfs, layer_from_dir, push_image
 from mesos_hyper.images.store import ImageStore
 from mesos_hyper.proto import mesos_pb2
@@ -393,7 +395,12 @@ def template_pool(pool: Paths, monkeypatch: pytest.MonkeyPatch) -> Paths:
 
 
 def _template_images(paths: Paths) -> list[Path]:
-    return sorted(template.templates_dir(pool_store.PoolDirs(paths)).glob("*/vm.save"))
+    return template.images(pool_store.PoolDirs(paths))
+
+
+def _guest_ram_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssShmem:"))
 
 
 URANDOM = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; hostname; date +%s"
@@ -416,7 +423,19 @@ def test_template_clones_each_run_one_task_as_vms_of_their_own(
         assert dom is not None and dom.info()[0] == 3, name
         uuids.add(dom.UUIDString())
         assert links.pool_tap_name(name) in links.list_taps(NetSettings.from_env())
+        # the zero pages its restore allocated went back: it holds about what the saved
+        # VM held (its balloon had taken back all but 128 MiB), not all of its 512 MiB
+        assert _guest_ram_kib(qemu_pids()[name]) < 200 << 10, name
     assert len(uuids) == 2
+    status = subprocess.run(
+        [sys.executable, "-m", "mesos_hyper.cli", "pool", "status", "--format", "json"],
+        capture_output=True,
+        check=True,
+    )
+    doc = json.loads(status.stdout)
+    assert doc["source"] == "template" and doc["idle"] == 2
+    assert [t["path"] for t in doc["templates"]] == [str(saved)]
+    assert {vm["source"] for vm in doc["vms"]} == {"template"}
     outputs = []
     for i, name in enumerate(sorted(vms, key=lambda n: vms[n].booted_at)):
         before = time.time()

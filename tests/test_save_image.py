@@ -10,7 +10,7 @@ import pytest
 
 from mesos_hyper.errors import VMError
 from vmctl.guest import protocol
-from vmctl.pool import save_image
+from vmctl.pool import save_image, zero_pages
 
 STREAM = b"QEVM\x00\x00\x00\x03" + os.urandom(300_000)
 COOKIE = b"<cookie><cpu mode='custom'/></cookie>\n\x00"
@@ -104,3 +104,25 @@ def test_the_spec_carries_a_seed_of_32_bytes() -> None:
     assert b"R" + struct.pack("<I", 64) + seed.hex().encode() in record
     with pytest.raises(ValueError, match="32 bytes"):
         protocol.encode_spec(protocol.ProcessSpec(["/bin/true"], seed=b"short"))
+
+
+def test_zero_pages_are_punched_out_of_a_memfd_and_the_rest_is_kept() -> None:
+    size = 8 << 20
+    fd = os.memfd_create("mh-test-ram")
+    try:
+        os.ftruncate(fd, size)
+        os.pwrite(fd, bytes(size), 0)  # every page allocated, as a restore leaves them
+        marks = {3: b"a", 100: b"b", 2047: b"c"}  # pages holding data
+        for page, byte in marks.items():
+            os.pwrite(fd, byte * 10, page * zero_pages.PAGE + 7)
+        assert os.fstat(fd).st_blocks * 512 >= size
+        assert zero_pages.release(os.getpid()) == size - len(marks) * zero_pages.PAGE
+        assert os.fstat(fd).st_blocks * 512 == len(marks) * zero_pages.PAGE
+        assert os.fstat(fd).st_size == size
+        for page, byte in marks.items():
+            at = page * zero_pages.PAGE
+            assert os.pread(fd, zero_pages.PAGE, at) == bytes(7) + byte * 10 + bytes(4079)
+    finally:
+        os.close(fd)
+    with pytest.raises(VMError, match="cannot look"):
+        zero_pages.release(2**22 + 1)  # above pid_max: no such process

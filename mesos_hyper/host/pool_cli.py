@@ -14,7 +14,8 @@ from mesos_hyper.errors import HyperError
 def register(sub: argparse._SubParsersAction) -> None:
     pool = sub.add_parser(
         "pool",
-        help="the warm pool of pre-booted VMs (MESOS_HYPER_POOL_SIZE, _VCPUS, _MEMORY_MIB)",
+        help="the warm pool of pre-booted VMs (MESOS_HYPER_POOL_SIZE, _VCPUS, _MEMORY_MIB,"
+        " _SOURCE)",
     )
     pool_sub = pool.add_subparsers(dest="pool_command", metavar="ACTION", required=True)
     status = pool_sub.add_parser("status", help="the pool's settings and its idle VMs")
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from vmctl.pool import template
     from vmctl.pool.fill import fill_lock, usable
     from vmctl.pool.settings import PoolSettings
     from vmctl.pool.store import PoolDirs
@@ -49,6 +51,7 @@ def _status(args: argparse.Namespace) -> int:
             "vcpus": vm.vcpus if vm else None,
             "memory_mib": vm.memory_mib if vm else None,
             "age_s": round(now - vm.booted_at, 1) if vm else None,
+            "source": vm.source if vm else None,
             "usable": entry.name in fit,
         }
         for entry, vm in dirs.idle_vms()
@@ -59,6 +62,15 @@ def _status(args: argparse.Namespace) -> int:
         "memory_mib": settings.memory_mib,
         "idle": len(fit),
         "filling": filling,
+        "source": settings.source,
+        "templates": [
+            {
+                "path": str(image),
+                "bytes": image.stat().st_size,
+                "age_s": round(now - image.stat().st_mtime, 1),
+            }
+            for image in template.images(dirs)
+        ],
         "vms": vms,
     }
     if args.format == "json":
@@ -69,12 +81,14 @@ def _status(args: argparse.Namespace) -> int:
     if settings.enabled and dirs.stopped.exists():
         state += ", drained: refills off until `mesos-hyper pool fill`"
     print(
-        f"pool: {state} ({settings.vcpus} vCPU, {settings.memory_mib} MiB each)"
-        + (", a refill is running" if filling else "")
+        f"pool: {state} ({settings.vcpus} vCPU, {settings.memory_mib} MiB each,"
+        f" made by {settings.source})" + (", a refill is running" if filling else "")
     )
     for vm_doc in vms:
         note = "" if vm_doc["usable"] else "  (stale: removed at the next fill)"
-        print(f"  {vm_doc['name']}  up {vm_doc['age_s']}s{note}")
+        print(f"  {vm_doc['name']}  up {vm_doc['age_s']}s, {vm_doc['source']}{note}")
+    for tpl in doc["templates"]:
+        print(f"  template {tpl['path']}  {tpl['bytes'] >> 20} MiB, saved {tpl['age_s']}s ago")
     return 0
 
 

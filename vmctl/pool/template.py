@@ -18,6 +18,9 @@ On disk: ``<pool>/templates/<key>/vm.save``, where the key names everything a cl
 match (the domain's shape, the guest kernel and initramfs, QEMU). A template with another
 key is stale and removed when a new one is built; a clone that fails to restore removes
 its template, and the next refill builds a new one.
+
+A restore fills the clone's guest RAM (shared memory, for virtiofs) with the zero pages
+of the stream; ``zero_pages`` gives them back before the clone is published.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ import libvirt
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import VMError
+from mesos_hyper.host.owners import qemu_pids
 from vmctl.connection import connect
 from vmctl.domain import POOL_PREFIX
 from vmctl.lifecycle import destroy_by_name, release_pool_vm_parts
 from vmctl.network import links
-from vmctl.pool import weight
+from vmctl.pool import weight, zero_pages
 from vmctl.pool.boot import boot_paused, new_workdir, pool_spec, publish
 from vmctl.pool.save_image import copy_with_xml, read_header
 from vmctl.pool.settings import PoolSettings
@@ -110,6 +114,28 @@ def ensure(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Path:
     return image
 
 
+def _trim(name: str) -> None:
+    """The zero pages the restore allocated go back to the host (``zero_pages``); a VM left
+    untrimmed works the same, only holding all of its RAM."""
+    t0 = time.monotonic()
+    try:
+        pid = qemu_pids().get(name)
+        if pid is None:
+            raise VMError(f"no QEMU runs {name}")
+        zeros = zero_pages.release(pid)
+    except VMError as err:
+        log.event(LOG, "restored pool VM keeps all its RAM", log.WARNING, vm=name, error=err)
+        return
+    log.event(
+        LOG, "zero pages released", vm=name, mib=zeros >> 20, took_s=f"{time.monotonic() - t0:.2f}"
+    )
+
+
+def images(dirs: PoolDirs) -> list[Path]:
+    """The saved templates (one, unless the pool's settings changed since it was saved)."""
+    return sorted(templates_dir(dirs).glob(f"*/{IMAGE}"))
+
+
 def remove_all(dirs: PoolDirs) -> None:
     shutil.rmtree(templates_dir(dirs), ignore_errors=True)
 
@@ -140,7 +166,9 @@ def restore_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs, ima
             dom = conn.lookupByName(name)
         except libvirt.libvirtError as err:
             raise VMError(f"restored {name} is gone: {err.get_error_message()}") from err
-        vm = publish(paths, settings, dirs, spec, weight.lower(dom), "template")
+        shares = weight.lower(dom)
+        _trim(name)
+        vm = publish(paths, settings, dirs, spec, shares, "template")
     except BaseException:
         with contextlib.suppress(VMError):
             destroy_by_name(name)  # its tap goes with it
