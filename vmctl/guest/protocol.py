@@ -11,6 +11,8 @@ Five virtio-serial ports in every VM (cold or pool), named so the init can find 
   ``L`` ``memory BYTES`` or ``disk`` for the container's limits, ``T`` ``SECONDS.MICROS``
   the host's time to set the guest clock to, ``R`` 64 hex digits of host entropy the guest
   adds to its RNG and reseeds it with) closed by ``Z``;
+  Before it, a template's clone may get ``P`` (empty): mount the pool share that was
+  hot-plugged after its restore, answered by ``SHARED`` on ``mh.status``;
   afterwards ``K`` records carry a signal number (decimal) to deliver to the container
   process, and ``L`` records ``k:BYTES`` a new memory limit for container ``k``.
 - Limits: the guest puts each container in its own memory cgroup; it reports
@@ -198,6 +200,10 @@ def encode_stdin(slot: int, data: bytes) -> bytes:
     return _record(b"I", f"{slot}:".encode() + data)
 
 
+def encode_mount_pool_share() -> bytes:
+    return _record(b"P", b"")
+
+
 def encode_go() -> bytes:
     """Start the first container's process, which waits since PREPARED."""
     return _record(b"G", b"")
@@ -214,7 +220,7 @@ def encode_signal(signum: int, container: int = 0) -> bytes:
 
 @dataclass(frozen=True)
 class StatusEvent:
-    kind: str  # READY | PREPARED | STARTED | ERROR | EXIT | ACK | LIMIT (memory or disk)
+    kind: str  # READY | SHARED | PREPARED | STARTED | ERROR | EXIT | ACK | LIMIT (memory or disk)
     value: int | None = None
     message: str = ""
     container: int = 0
@@ -242,7 +248,7 @@ def parse_status_line(line: bytes) -> StatusEvent:
         raise ValueError("guest sent an over-long status line")
     text = line.decode("utf-8", "replace").rstrip("\r")
     kind, _, rest = text.partition(" ")
-    if kind in ("READY", "PREPARED") and not rest:
+    if kind in ("READY", "PREPARED", "SHARED") and not rest:
         return StatusEvent(kind)
     number, _, index = rest.partition(" ")
     if kind in ("STARTED", "EXIT") and number.isdigit() and len(number) <= 10:

@@ -146,12 +146,9 @@ def boot_paused(spec: DomainSpec) -> tuple[Domain, int]:
         links.create_tap(nic.tap, nic.mac)
         domain = Domain(spec)
         shares = weight.lower(domain.libvirt_domain)
-        for channel in spec.channels:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(str(channel.socket))
-            socks.append(sock)
+        socks = connect_channels(spec)
         domain.resume()
-        _wait_ready(socks[protocol.PORTS.index(protocol.STATUS_PORT)], spec.name)
+        wait_for_status(socks[protocol.PORTS.index(protocol.STATUS_PORT)], spec.name, "READY")
         _wait_ballooned(domain, spec.name)
         domain.suspend()
     except BaseException:
@@ -166,24 +163,44 @@ def boot_paused(spec: DomainSpec) -> tuple[Domain, int]:
     return domain, shares
 
 
-def _wait_ready(sock: socket.socket, name: str) -> None:
+def connect_channels(spec: DomainSpec) -> list[socket.socket]:
+    """The host's ends of the VM's control ports, in ``protocol.PORTS`` order."""
+    socks: list[socket.socket] = []
+    try:
+        for channel in spec.channels:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.connect(str(channel.socket))
+    except OSError as err:
+        for sock in socks:
+            sock.close()
+        raise VMError(f"cannot connect to {spec.name}'s control ports: {err}") from err
+    return socks
+
+
+def wait_for_status(sock: socket.socket, name: str, kind: str) -> None:
+    """Until the guest's init says ``kind`` (READY after its boot), and nothing else first."""
     parser = protocol.StatusParser()
     deadline = time.monotonic() + BOOT_TIMEOUT_S
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise VMError(f"pool VM {name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
+            raise VMError(f"pool VM {name} did not say {kind} within {BOOT_TIMEOUT_S:.0f}s")
         sock.settimeout(left)
         try:
             data = sock.recv(protocol.MAX_STATUS_LINE)
         except TimeoutError:
             continue
         if not data:
-            raise VMError(f"pool VM {name} ended while it booted")
-        for event in parser.feed(data):
-            if event.kind == "READY":
+            raise VMError(f"pool VM {name} ended before it said {kind}")
+        try:
+            events = parser.feed(data)
+        except ValueError as err:
+            raise VMError(f"pool VM {name}: {err}") from err
+        for event in events:
+            if event.kind == kind:
                 return
-            raise VMError(f"pool VM {name} said {event.kind} before READY")
+            raise VMError(f"pool VM {name} said {event.kind} before {kind}")
 
 
 def _wait_ballooned(domain: Domain, name: str) -> None:

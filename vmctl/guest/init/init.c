@@ -272,6 +272,8 @@ static void reseed(const unsigned char *seed, size_t n) {
     memset(&info, 0, sizeof info);
 }
 
+static void mount_pool_share(void);
+
 static void read_spec(int fd, struct spec *sp) {
     size_t total = 0;
     memset(sp, 0, sizeof *sp);
@@ -327,6 +329,7 @@ static void read_spec(int fd, struct spec *sp) {
             } else if (strcmp(p, "disk") == 0) sp->disk_enforce = 1;
             else { errno = EINVAL; fatal("limit spec"); }
             free(p); break;
+        case 'P': free(p); mount_pool_share(); status("SHARED"); break;
         case 'Z': free(p); goto done;
         default: errno = EINVAL; fatal("unknown spec record");
         }
@@ -370,6 +373,20 @@ static int has_dotdot(const char *path) {
 
 /* Where a pool VM mounts the share it boots with ("mh.pool_share" on its command line). */
 #define POOL_SHARE "/pool-share"
+
+/* At boot (the device is there), or on the host's P record in a template's clone, whose
+ * share was hot-plugged after its restore: then the guest may still be handling the
+ * device's ACPI hot-plug (most of a second under TCG), so the mount is retried. */
+static void mount_pool_share(void) {
+    static int mounted;
+    if (mounted) { errno = EBUSY; fatal("pool share mounted twice"); }
+    mkdir(POOL_SHARE, 0755);
+    for (int tries = 0; mount("mh.pool", POOL_SHARE, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0; tries++) {
+        if (tries >= 1500) fatal("mount pool share");
+        usleep(20000);
+    }
+    mounted = 1;
+}
 
 static void mount_in(const char *root, const char *src, const char *dst, const char *type,
                      unsigned long flags, const char *data) {
@@ -1009,10 +1026,7 @@ int main(void) {
         power_off();
     }
     setup_cgroups();
-    if (cmdline_has("mh.pool_share")) {
-        mkdir(POOL_SHARE, 0755);
-        if (mount("mh.pool", POOL_SHARE, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) fatal("mount pool share");
-    }
+    if (cmdline_has("mh.pool_share")) mount_pool_share();
     status_fd = open_port("mh.status", O_WRONLY);
     if (status_fd < 0) fatal("open port mh.status");
     int control = open_port("mh.control", O_RDONLY);
