@@ -28,6 +28,8 @@ LOG = log.get(__name__)
 
 @dataclass(frozen=True)
 class Attachment:
+    """A pod's place on the network: its tap, MAC and address."""
+
     container_id: str
     tap: str
     mac: str

@@ -43,6 +43,8 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class Paths:
+    """Where our state, guest artifacts, runtime files and pool live."""
+
     root: Path
     guest: Path
     run: Path

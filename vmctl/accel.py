@@ -91,6 +91,8 @@ def probe_command(kernel: Path, initramfs: Path, accel: str) -> list[str]:
 
 @dataclass
 class _Probe:
+    """One accelerator probe boot in flight."""
+
     accel: str
     proc: subprocess.Popen[bytes]
     console: IO[bytes]

@@ -123,6 +123,8 @@ class ShareSpec:
 
 @dataclass(frozen=True)
 class DomainSpec:
+    """Everything a pod's libvirt domain is made of (``to_xml``)."""
+
     name: str
     kernel: Path
     initramfs: Path

@@ -200,6 +200,8 @@ def _conn_alive(conn: libvirt.virConnect) -> bool:
 
 @dataclass(frozen=True)
 class DomainInfo:
+    """One of our domains, as libvirt lists it."""
+
     name: str
     active: bool
     metadata: dict[str, str]

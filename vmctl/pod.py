@@ -98,6 +98,8 @@ class _Exec:
 
 @dataclass
 class PodConfig:
+    """What a pod is made of: its kernel, rootfs, sizes, NIC, shares and pool."""
+
     name: str
     kernel: Path
     initramfs: Path

@@ -28,6 +28,8 @@ def _host_memory_mib() -> int:
 
 @dataclass(frozen=True)
 class Ceilings:
+    """How far a VM can grow by hot-plug (vCPUs and RAM)."""
+
     vcpus: int
     memory_mib: int
 

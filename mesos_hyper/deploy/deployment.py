@@ -42,6 +42,8 @@ Say = Callable[[str], None]
 
 @dataclass
 class Instance:
+    """One task a deployment launched, and what became of it."""
+
     task_id: str
     agent_id: str
     host: str

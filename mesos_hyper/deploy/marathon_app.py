@@ -170,6 +170,8 @@ def _bool(value: Any, what: str) -> bool:
 
 @dataclass
 class _PortDef:
+    """A port of the app's portDefinitions (host networking)."""
+
     port: int
     protocol: str = "tcp"
     name: str | None = None
@@ -178,6 +180,8 @@ class _PortDef:
 
 @dataclass
 class _Mapping:
+    """A port mapping of the app's Docker container (bridge networking)."""
+
     container_port: int
     host_port: int | None
     service_port: int

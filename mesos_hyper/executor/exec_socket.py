@@ -74,6 +74,8 @@ class ExecStreams:
 
 @dataclass(frozen=True)
 class ExecRequest:
+    """A command to run in a task's pod, as the client sends it."""
+
     argv: tuple[str, ...]
     task_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT_S

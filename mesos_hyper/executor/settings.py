@@ -31,6 +31,8 @@ def parse_duration(text: str) -> float:
 
 @dataclass(frozen=True)
 class ExecutorSettings:
+    """What the agent tells an executor through its environment."""
+
     framework_id: str
     executor_id: str
     agent_endpoint: str  # host:port

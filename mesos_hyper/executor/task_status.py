@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a task ended, as the status update that reports it."""
+
     state: str  # TASK_FINISHED | TASK_FAILED | TASK_KILLED
     message: str
     reason: str | None = None

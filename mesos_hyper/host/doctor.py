@@ -35,6 +35,8 @@ class Level(Enum):
 
 @dataclass(frozen=True)
 class Finding:
+    """One check of `host doctor` and what to do about it."""
+
     check: str
     level: Level
     detail: str

@@ -45,6 +45,8 @@ QCOW2_MAGIC = b"QFI\xfb"
 
 @dataclass(frozen=True)
 class Leftover:
+    """Something of ours that nothing owns any more, and how to remove it."""
+
     kind: str
     name: str
     why: str
@@ -61,6 +63,8 @@ class Leftover:
 
 @dataclass(frozen=True)
 class Kept:
+    """Something that looks left over but is kept, and why."""
+
     kind: str
     name: str
     why: str
@@ -71,6 +75,8 @@ class Kept:
 
 @dataclass
 class Findings:
+    """What `gc` found: leftovers, things kept, and what it could not look at."""
+
     leftovers: list[Leftover] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be looked at

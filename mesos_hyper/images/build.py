@@ -91,6 +91,8 @@ _TYPES = {
 
 @dataclass(frozen=True)
 class Layer:
+    """A layer blob built here, with the digests a manifest and a config name it by."""
+
     blob: bytes
     digest: str
     diff_id: str
@@ -158,6 +160,8 @@ def _walk(root: Path) -> Iterable[Path]:
 
 @dataclass(frozen=True)
 class BuiltImage:
+    """An image built here, ready to push: its layers, config and manifest."""
+
     layers: tuple[Layer, ...]
     config: bytes
     config_digest: str

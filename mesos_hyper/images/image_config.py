@@ -17,6 +17,8 @@ MAX_ID = 0xFFFFFFFE  # (uid_t)-1 means "no change" to the kernel
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """What of an image's config decides how its container runs."""
+
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
@@ -86,6 +88,8 @@ def _labels(run: dict[str, Any]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Entry:
+    """A line of the image's /etc/passwd or /etc/group."""
+
     name: str
     id: int
     gid: int

@@ -32,6 +32,8 @@ MAX_MANIFEST = 4 << 20
 
 @dataclass(frozen=True)
 class Platform:
+    """The OS and CPU an image is for."""
+
     os: str
     architecture: str
     variant: str = ""
@@ -42,6 +44,8 @@ class Platform:
 
 @dataclass(frozen=True)
 class Descriptor:
+    """A registry's pointer to a blob: its type, digest and size."""
+
     media_type: str
     digest: str
     size: int
@@ -50,6 +54,8 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Manifest:
+    """An image manifest: its config and layers."""
+
     media_type: str
     config: Descriptor
     layers: list[Descriptor]
@@ -57,6 +63,8 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Index:
+    """A manifest list: one manifest per platform."""
+
     media_type: str
     manifests: list[Descriptor]
 

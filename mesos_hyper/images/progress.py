@@ -21,6 +21,8 @@ def _mib(n: int) -> str:
 
 @dataclass
 class _Blob:
+    """The download progress of one blob."""
+
     done: int = 0
     total: int = 0
     state: str = "Downloading"

@@ -24,6 +24,8 @@ MAX_CONFIG = 4 << 20
 
 @dataclass(frozen=True)
 class PulledImage:
+    """What a pull fetched: the manifest, the config and where the layers are."""
+
     reference: Reference
     manifest_digest: str
     manifest: Manifest

@@ -17,6 +17,8 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?:
 
 @dataclass(frozen=True)
 class Reference:
+    """An image name, split as Docker splits it."""
+
     registry: str  # "docker.io" for Docker Hub, else host[:port]
     repository: str  # "library/busybox" for Hub official images
     tag: str | None

@@ -39,6 +39,8 @@ MKFS_TIMEOUT_S = 600
 
 @dataclass(frozen=True)
 class BaseDisk:
+    """An image's read-only base disk and the user databases read from it."""
+
     path: Path
     passwd: Path
     group: Path

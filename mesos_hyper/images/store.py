@@ -44,6 +44,8 @@ MAX_USER_DB = rootfs.MAX_USER_DB
 
 @dataclass(frozen=True)
 class Image:
+    """An image in the local store."""
+
     id: str  # sha256:<config digest>
     manifest_digest: str
     references: tuple[str, ...]  # "registry/repository:tag" and "registry/repository@digest"

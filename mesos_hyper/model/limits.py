@@ -17,6 +17,8 @@ Resource = tuple[str, int, float, Sequence[tuple[int, int]]]
 
 @dataclass(frozen=True)
 class Limits:
+    """What a container may use, summed from its resources; None where none was given."""
+
     cpus: float | None = None
     mem_mb: float | None = None
     disk_mb: float | None = None

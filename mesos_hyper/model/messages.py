@@ -70,6 +70,8 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class VolumeSpec:
+    """A volume of a task's container, as Mesos describes it."""
+
     container_path: str
     mode: str  # "RW" or "RO"
     host_path: str | None = None
@@ -123,6 +125,8 @@ class HealthCheckSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A task, as much of its TaskInfo as we use."""
+
     task_id: str
     name: str
     command: CommandSpec | None = None
@@ -136,6 +140,8 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class ExecutorSpec:
+    """An executor, as much of its ExecutorInfo as we use."""
+
     executor_id: str
     framework_id: str
     command: CommandSpec

@@ -17,12 +17,16 @@ from mesos_hyper.state import Status
 
 @dataclass(frozen=True)
 class Sample:
+    """One reading of a pod's counters."""
+
     at: float  # monotonic
     values: dict[str, float | int]
 
 
 @dataclass(frozen=True)
 class PodStats:
+    """A pod's figures for `stats`: its counters and its CPU use since the last reading."""
+
     pod: PodView
     cpu_percent: float | None  # of one host CPU, over the last interval
     values: dict[str, float | int]

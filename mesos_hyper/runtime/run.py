@@ -32,6 +32,8 @@ KILLED_EXIT = 137
 
 @dataclass
 class RunRequest:
+    """What `mesos-hyper run` was asked to run."""
+
     image: str
     options: RunOptions = field(default_factory=RunOptions)
     cpus: int = 1
@@ -42,6 +44,8 @@ class RunRequest:
 
 @dataclass
 class RunResult:
+    """How a `run` ended, with its timings."""
+
     exit_code: int
     timings: dict[str, float]
     error: str | None = None

@@ -60,6 +60,8 @@ class Termination:
 
 @dataclass(frozen=True)
 class ContainerRecord:
+    """One container as every ECP call sees it (see the module docstring)."""
+
     container_id: str
     status: Status
     created_at: float

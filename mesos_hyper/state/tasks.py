@@ -23,6 +23,8 @@ MAX_FILE = 1 << 20
 
 @dataclass(frozen=True)
 class TaskState:
+    """The last status a task's executor sent, kept so that a restart can resend it."""
+
     task_id: str
     state: str  # TASK_STARTING, TASK_RUNNING, ...
     updated_at: float

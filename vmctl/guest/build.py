@@ -45,6 +45,8 @@ FORMAT = 2  # 2: the PVH kernel (vmlinux)
 
 @dataclass(frozen=True)
 class GuestArtifacts:
+    """The guest kernel and initramfs built, and their manifest."""
+
     kernel: Path
     initramfs: Path
     kernel_version: str

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CpioEntry:
+    """A file of the initramfs."""
+
     name: str
     mode: int  # full st_mode, type bits included
     data: bytes = b""

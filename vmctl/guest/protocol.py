@@ -220,6 +220,8 @@ def encode_signal(signum: int, container: int = 0) -> bytes:
 
 @dataclass(frozen=True)
 class StatusEvent:
+    """A line the guest's init wrote on its status port."""
+
     kind: str  # READY | SHARED | PREPARED | STARTED | ERROR | EXIT | ACK | LIMIT (memory or disk)
     value: int | None = None
     message: str = ""
@@ -279,6 +281,8 @@ def parse_status_line(line: bytes) -> StatusEvent:
 
 @dataclass(frozen=True)
 class Frame:
+    """A chunk of an exec'd command's output, from the exec port."""
+
     slot: int
     stream: int  # STDOUT or STDERR
     data: bytes  # empty: the stream's end

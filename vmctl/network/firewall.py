@@ -32,6 +32,8 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 @dataclass(frozen=True)
 class Forward:
+    """A host port forwarded to a pod's port."""
+
     proto: str  # "tcp" | "udp"
     host_port: int
     container_port: int
@@ -46,6 +48,8 @@ class Forward:
 
 @dataclass(frozen=True)
 class ContainerRules:
+    """What a container's nft rules are made from."""
+
     container_id: str
     framework_id: str
     tap: str

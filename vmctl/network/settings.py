@@ -35,6 +35,8 @@ def _host_nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]
 
 @dataclass(frozen=True)
 class NetSettings:
+    """The pod network's settings, from the environment."""
+
     subnet: ipaddress.IPv4Network
     enabled: bool = True  # off: no pod gets a NIC (MESOS_HYPER_POD_NETWORK=off)
     bridge: str = "mhbr0"

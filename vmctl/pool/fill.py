@@ -48,6 +48,8 @@ def fill_lock(dirs: PoolDirs, *, wait: bool) -> Iterator[bool]:
 
 @dataclass
 class FillResult:
+    """What a fill did: the VMs it made and what failed."""
+
     booted: list[str]
     failed: list[str]
     busy: bool = False  # another filler holds the lock

@@ -21,6 +21,8 @@ DEFAULT_SOURCE = "boot"
 
 @dataclass(frozen=True)
 class PoolSettings:
+    """How big the pool is and what its VMs look like (the environment's knobs)."""
+
     size: int = DEFAULT_SIZE  # idle VMs kept ready; 0 turns the pool off
     vcpus: int = DEFAULT_VCPUS  # each pool VM's vCPUs: tasks needing more boot cold
     memory_mib: int = DEFAULT_MEMORY_MIB  # each pool VM's RAM; the balloon gives a task less
