@@ -9,18 +9,20 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pyroute2 import IPRoute, netns
 
-from vmctl.network.netns import run_in_netns, with_netlink
+from vmctl.network.netns import run_in_netns
 
 # In the names of this process's namespaces: the leak check sees only its own, never those
 # of another test session running on the same machine.
 SESSION_TAG = f"{os.getpid():x}"
 OUTSIDE_HOST_IP = "192.168.77.1"
 OUTSIDE_IP = "192.168.77.2"
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +38,17 @@ class TestNet:
         return name
 
 
+def _pyroute2_in(ns: str | None, work: Callable[[IPRoute], T]) -> T:
+    """pyroute2 in netns ``ns``, for what only the fixtures do (veth pairs, routes); the code
+    under test has its own netlink client (vmctl.network.rtnl)."""
+
+    def run() -> T:
+        with IPRoute() as ipr:
+            return work(ipr)
+
+    return run_in_netns(ns, run)
+
+
 def _veth(a_ns: str | None, a_name: str, b_ns: str, b_name: str) -> None:
     """A veth pair made under temporary names (the root namespace has its own eth0)."""
     tmp_a, tmp_b = "mhva" + uuid.uuid4().hex[:8], "mhvb" + uuid.uuid4().hex[:8]
@@ -45,7 +58,7 @@ def _veth(a_ns: str | None, a_name: str, b_ns: str, b_name: str) -> None:
         if a_ns is not None:
             root.link("set", index=root.link_lookup(ifname=tmp_a)[0], net_ns_fd=a_ns)
     for ns, tmp, name in ((a_ns, tmp_a, a_name), (b_ns, tmp_b, b_name)):
-        with_netlink(
+        _pyroute2_in(
             ns,
             lambda ipr, tmp=tmp, name=name: ipr.link(
                 "set", index=ipr.link_lookup(ifname=tmp)[0], ifname=name
@@ -67,7 +80,7 @@ def _addr_up(ns: str, name: str, cidr: str, gateway: str | None = None, mac: str
         if gateway:
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
 
-    with_netlink(ns, work)
+    _pyroute2_in(ns, work)
 
 
 @contextlib.contextmanager
@@ -76,7 +89,7 @@ def make_test_network() -> Iterator[TestNet]:
     try:
         net.host = net.add_ns("mh-host")
         net.outside = net.add_ns("mh-out")
-        with_netlink(
+        _pyroute2_in(
             net.host, lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
         )
         veth = "mhv" + uuid.uuid4().hex[:8]
@@ -102,7 +115,7 @@ def fake_pod(
         idx = ipr.link_lookup(ifname=host_end)[0]
         ipr.link("set", index=idx, master=ipr.link_lookup(ifname=bridge)[0], state="up")
 
-    with_netlink(net.host, plug)
+    _pyroute2_in(net.host, plug)
     return pod
 
 

@@ -86,14 +86,12 @@ def test_a_real_tap_is_made_moved_counted_and_deleted(tmp_path):
             assert len(tap) <= 15
             links.plug_tap(settings, tap)
             # moved out of the root namespace
-            assert not with_netlink(None, lambda root: root.link_lookup(ifname=tap))
+            assert with_netlink(None, lambda root: root.index(tap)) is None
             stats = links.tap_stats(settings, tap)
             assert set(stats) >= {"net_rx_bytes", "net_tx_packets", "net_rx_dropped"}
 
             def mac(name: str) -> str:
-                return with_netlink(
-                    net.host, lambda ipr: ipr.get_links(ifname=name)[0].get_attr("IFLA_ADDRESS")
-                )
+                return with_netlink(net.host, lambda nl: nl.link(name).address)
 
             # the gateway's MAC must not follow its ports (guests cache it)
             assert mac(tap) == "fe:54:00:01:02:03"
@@ -223,12 +221,7 @@ def test_a_spoofed_source_address_is_dropped(pods):
     server = Server(ns_a, "0.0.0.0", 8080)
     spoofed = att_a.ip + 100
     try:
-        with_netlink(
-            ns_b,
-            lambda ipr: ipr.addr(
-                "add", index=ipr.link_lookup(ifname="eth0")[0], address=str(spoofed), prefixlen=24
-            ),
-        )
+        with_netlink(ns_b, lambda nl: nl.add_address(nl.index("eth0"), str(spoofed), 24))
         assert connect(ns_b, str(att_a.ip), 8080, source=str(spoofed)) is None
         assert connect(ns_b, str(att_a.ip), 8080, timeout=10.0) is not None  # on a busy host
     finally:

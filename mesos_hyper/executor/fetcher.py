@@ -19,14 +19,10 @@ import contextlib
 import os
 import shutil
 import stat
-import tarfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
-
-import requests
 
 from mesos_hyper import log
 from mesos_hyper.errors import HyperError, UnsafeArchiveError, UnsafePathError
@@ -62,6 +58,8 @@ def _target_name(uri: UriSpec) -> str:
 def _download(uri: UriSpec, out: BinaryIO) -> None:
     parsed = urlparse(uri.value)
     if parsed.scheme in ("http", "https"):
+        import requests  # 60 ms of imports that a task without URIs never needs
+
         try:
             with requests.get(uri.value, stream=True, timeout=(10, 60)) as resp:
                 if resp.status_code >= 400:
@@ -172,6 +170,8 @@ class _Writer:
 
 
 def _extract_tar(archive: BinaryIO, writer: _Writer) -> None:
+    import tarfile
+
     label = writer.label
     with tarfile.open(fileobj=archive) as tf:
         for member in tf:
@@ -195,6 +195,8 @@ def _extract_tar(archive: BinaryIO, writer: _Writer) -> None:
 
 
 def _extract_zip(archive: BinaryIO, writer: _Writer) -> None:
+    import zipfile
+
     label = writer.label
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
@@ -236,6 +238,9 @@ def _fetch_one(uri: UriSpec, name: str, root: int) -> None:
         mode = 0o755 if uri.executable else 0o644
         beneath.write_atomically(parent, base, lambda out: _download(uri, out), mode)
         if not uri.executable and uri.extract and base.endswith(ARCHIVES):
+            import tarfile
+            import zipfile
+
             try:
                 _extract(parent, base, root)
             except (tarfile.TarError, zipfile.BadZipFile, OSError) as err:

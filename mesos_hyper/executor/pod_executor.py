@@ -82,14 +82,11 @@ class PodExecutor:
         self._heard = threading.Event()  # the first launch was answered (or refused)
 
     def _prepare(self) -> None:
-        """The pod's machinery (libvirt, netlink, the image store): imported and built while
+        """The pod's machinery (libvirt, the image store): imported and built while
         the subscription is on its way, not before it, so the agent hears from us first."""
         from mesos_hyper.executor.pod_manager import PodManager
         from mesos_hyper.executor.task_runner import TaskContext
         from mesos_hyper.images.store import ImageStore
-        from vmctl.network.netns import preload_netlink
-
-        preload_netlink()
 
         self.pods = PodManager(
             self.launch,

@@ -21,7 +21,6 @@ from mesos_hyper.images.store import Image, ImageStore
 from mesos_hyper.runtime.output_log import OutputLog
 from mesos_hyper.runtime.spec import RunOptions, process_spec
 from vmctl.guest.protocol import ProcessSpec
-from vmctl.network.netns import preload_netlink
 from vmctl.pod import Pod, PodConfig
 
 LOG = log.get(__name__)
@@ -83,7 +82,6 @@ class Runner:
         stderr: Callable[[bytes], None],
         progress: Progress | None = None,
     ) -> RunResult:
-        preload_netlink()  # a pool VM's tap goes at the end, a pod network's comes first
         store = ImageStore(self.paths.images)
         t0 = time.monotonic()
         image = resolve_image(store, self.request.image, self.request.pull, progress)

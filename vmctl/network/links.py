@@ -1,18 +1,18 @@
-"""The bridge and the taps, through netlink (pyroute2), never by running ``ip``."""
+"""The bridge and the taps, through netlink (``rtnl``), never by running ``ip``."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import os
 
 from mesos_hyper import log
 from mesos_hyper.errors import HyperError
-from vmctl.network.netns import run_in_netns, with_netlink
+from vmctl.network import rtnl
+from vmctl.network.netns import netns_path, run_in_netns, with_netlink
+from vmctl.network.rtnl import NetlinkError, Rtnl
 from vmctl.network.settings import NetSettings
-
-TYPE_CHECKING = False  # pyroute2 is imported where netlink is used: `usage` needs none
-if TYPE_CHECKING:
-    from pyroute2 import IPRoute
 
 LOG = log.get(__name__)
 TAP_PREFIX = "mht"
@@ -50,11 +50,6 @@ def host_tap_mac(guest_mac: str) -> str:
     return "fe:" + guest_mac.split(":", 1)[1]
 
 
-def _index(ipr: IPRoute, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
-
-
 def _sysctl(netns: str | None, key: str, value: str) -> None:
     def write() -> None:
         with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
@@ -66,30 +61,27 @@ def _sysctl(netns: str | None, key: str, value: str) -> None:
 def ensure_bridge(settings: NetSettings) -> None:
     """The pods' bridge with the gateway address, up, and forwarding on (idempotent)."""
 
-    def work(ipr: IPRoute) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        idx = _index(ipr, settings.bridge)
+    def work(nl: Rtnl) -> None:
         mac = bridge_mac(settings.bridge)
-        if idx is None:
-            with contextlib.suppress(NetlinkError):  # another executor made it first
-                ipr.link("add", ifname=settings.bridge, kind="bridge", address=mac)
-            idx = _index(ipr, settings.bridge)
-            if idx is None:
+        bridge = nl.link(settings.bridge)
+        if bridge is None:
+            try:
+                nl.add_bridge(settings.bridge, mac)
+            except NetlinkError as err:
+                if err.errno != errno.EEXIST:  # else another executor made it first
+                    raise HyperError(
+                        f"cannot create the pod bridge {settings.bridge}: {err}"
+                    ) from err
+            bridge = nl.link(settings.bridge)
+            if bridge is None:
                 raise HyperError(f"cannot create the pod bridge {settings.bridge}")
             log.event(LOG, "pod bridge created", bridge=settings.bridge, netns=settings.netns)
-        if ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS") != mac:  # made by an older build
-            ipr.link("set", index=idx, address=mac)
-        have = {a.get("address") for a in ipr.get_addr(index=idx, family=2)}
-        if str(settings.gateway) not in have:
-            with contextlib.suppress(NetlinkError):
-                ipr.addr(
-                    "add",
-                    index=idx,
-                    address=str(settings.gateway),
-                    prefixlen=settings.subnet.prefixlen,
-                )
-        ipr.link("set", index=idx, state="up")
+        if bridge.address != mac:  # made by an older build
+            nl.set_link(bridge.index, address=mac)
+        if str(settings.gateway) not in nl.addresses(bridge.index):
+            with contextlib.suppress(NetlinkError):  # added meanwhile
+                nl.add_address(bridge.index, str(settings.gateway), settings.subnet.prefixlen)
+        nl.set_link(bridge.index, up=True)
 
     with_netlink(settings.netns, work)
     _sysctl(settings.netns, "net.ipv4.ip_forward", "1")
@@ -100,13 +92,14 @@ def ensure_bridge(settings: NetSettings) -> None:
 def create_tap(name: str, guest_mac: str) -> None:
     """A persistent tap in the root namespace, where libvirtd opens it (idempotent)."""
 
-    def work(ipr: IPRoute) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        if _index(ipr, name) is None:
+    def work(nl: Rtnl) -> None:
+        if nl.index(name) is None:
             try:
-                ipr.link("add", ifname=name, kind="tuntap", mode="tap")
-                ipr.link("set", index=_index(ipr, name), address=host_tap_mac(guest_mac))
+                rtnl.create_tap(name)
+                index = nl.index(name)
+                if index is None:
+                    raise HyperError(f"tap {name} vanished as it was made")
+                nl.set_link(index, address=host_tap_mac(guest_mac))
             except NetlinkError as err:
                 raise HyperError(f"cannot create tap {name}: {err}") from err
 
@@ -120,17 +113,15 @@ def rename_tap(old: str, new: str, guest_mac: str) -> None:
     rules and teardown know, and QEMU never opened it.
     """
 
-    def work(ipr: IPRoute) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        idx = _index(ipr, old)
-        if idx is None:
+    def work(nl: Rtnl) -> None:
+        index = nl.index(old)
+        if index is None:
             raise HyperError(f"the pool VM's tap {old} is gone")
-        taken = _index(ipr, new)
+        taken = nl.index(new)
         if taken is not None:
-            ipr.link("del", index=taken)
+            nl.delete_link(taken)
         try:
-            ipr.link("set", index=idx, ifname=new, address=host_tap_mac(guest_mac))
+            nl.set_link(index, name=new, address=host_tap_mac(guest_mac))
         except NetlinkError as err:
             raise HyperError(f"cannot rename tap {old} to {new}: {err}") from err
 
@@ -140,21 +131,27 @@ def rename_tap(old: str, new: str, guest_mac: str) -> None:
 def plug_tap(settings: NetSettings, name: str) -> None:
     """Once QEMU holds the tap: into the pods' namespace, onto the bridge, up."""
     if settings.netns is not None:
+        netns = settings.netns
 
-        def move(root: IPRoute) -> None:
-            idx = _index(root, name)
-            if idx is not None:
-                root.link("set", index=idx, net_ns_fd=settings.netns)
+        def move(root: Rtnl) -> None:
+            index = root.index(name)
+            if index is None:
+                return
+            fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                root.set_link(index, netns_fd=fd)
+            finally:
+                os.close(fd)
 
         with_netlink(None, move)
 
-    def attach(ipr: IPRoute) -> None:
-        idx = _index(ipr, name)
-        bridge = _index(ipr, settings.bridge)
-        if idx is None or bridge is None:
+    def attach(nl: Rtnl) -> None:
+        index = nl.index(name)
+        bridge = nl.index(settings.bridge)
+        if index is None or bridge is None:
             raise HyperError(f"tap {name} or bridge {settings.bridge} is missing")
-        ipr.link("set", index=idx, master=bridge)
-        ipr.link("set", index=idx, state="up")
+        nl.set_link(index, master=bridge)
+        nl.set_link(index, up=True)
 
     with_netlink(settings.netns, attach)
 
@@ -163,10 +160,11 @@ def delete_tap(settings: NetSettings | None, name: str) -> None:
     """Idempotent; looks in the pods' namespace and in the root one (only there without
     ``settings``: a pool VM's tap, never plugged)."""
 
-    def work(ipr: IPRoute) -> None:
-        idx = _index(ipr, name)
-        if idx is not None:
-            ipr.link("del", index=idx)
+    def work(nl: Rtnl) -> None:
+        index = nl.index(name)
+        if index is not None:
+            with contextlib.suppress(NetlinkError):  # gone meanwhile
+                nl.delete_link(index)
 
     for space in {settings.netns if settings else None, None}:
         with contextlib.suppress(HyperError):  # the namespace itself is gone: so is the tap
@@ -174,12 +172,8 @@ def delete_tap(settings: NetSettings | None, name: str) -> None:
 
 
 def list_taps(settings: NetSettings) -> list[str]:
-    def work(ipr: IPRoute) -> set[str]:
-        return {
-            link.get_attr("IFLA_IFNAME")
-            for link in ipr.get_links()
-            if (link.get_attr("IFLA_IFNAME") or "").startswith(TAP_PREFIX)
-        }
+    def work(nl: Rtnl) -> set[str]:
+        return {link.name for link in nl.links() if link.name.startswith(TAP_PREFIX)}
 
     names: set[str] = set()
     for space in {settings.netns, None}:
@@ -191,8 +185,7 @@ def list_taps(settings: NetSettings) -> list[str]:
 def tap_stats(settings: NetSettings, name: str) -> dict[str, int]:
     """net_* counters from the guest's side: what the host's tap sends, the guest receives.
 
-    Read from the namespace's /proc/net/dev, not netlink: the agent polls ``usage``, and
-    importing pyroute2 took longer than all the rest of the call.
+    Read from the namespace's /proc/net/dev, which needs no netlink socket.
     """
 
     def read() -> str:

@@ -8,16 +8,13 @@ whichever thread uses them later.
 from __future__ import annotations
 
 import ctypes
-import importlib
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from mesos_hyper.errors import HyperError
-
-if TYPE_CHECKING:  # imported by with_netlink: reading a counter needs no netlink
-    from pyroute2 import IPRoute
+from vmctl.network.rtnl import Rtnl
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -61,26 +58,14 @@ def run_in_netns(name: str | None, fn: Callable[..., T], *args: object) -> T:
     return result[0]
 
 
-def with_netlink(name: str | None, work: Callable[[IPRoute], T]) -> T:
-    """``work(ipr)`` with a netlink socket of netns ``name``, all on one thread inside it.
-
-    pyroute2 0.9 gives each thread its own socket, made in that thread's namespace, and
-    its ``IPRoute(netns=...)`` forks, which can deadlock a process that has threads.
-    """
+def with_netlink(name: str | None, work: Callable[[Rtnl], T]) -> T:
+    """``work(rtnl)`` with a netlink socket of netns ``name``, made on a thread inside it."""
 
     def run() -> T:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            return work(ipr)
+        with Rtnl() as rtnl:
+            return work(rtnl)
 
     return run_in_netns(name, run)
-
-
-def preload_netlink() -> None:
-    """Import pyroute2 on a background thread. Only netlink work imports it, and the import
-    takes 0.2-0.3 s here: a pod's start or end would otherwise wait for it."""
-    threading.Thread(target=importlib.import_module, args=("pyroute2",), daemon=True).start()
 
 
 def nsenter_prefix(name: str | None) -> list[str]:
