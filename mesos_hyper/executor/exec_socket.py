@@ -31,9 +31,7 @@ import functools
 import json
 import math
 import os
-import socket
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +40,12 @@ from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, UsageError
 from mesos_hyper.model.ids import validate_container_id
 
-TYPE_CHECKING = False  # not typing itself: the ECP's polled `usage` imports this module
+# The ECP's polled `usage` imports this module, for request_usage alone: not typing, and
+# socket and threading only where the server and `exec` use them (socket.py's set-up of its
+# enums was a tenth of that call)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import BinaryIO
 
 LOG = log.get(__name__)
@@ -189,6 +191,8 @@ class _Reader:
 def _refuse_if_served(path: Path) -> None:
     """A live server's socket is never taken over: a `run` pod named like a Mesos
     container would otherwise steal that container's exec."""
+    import socket
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
             probe.connect(str(path))
@@ -210,6 +214,9 @@ class ExecServer:
         run: Callable[[ExecRequest, ExecStreams], int],
         usage: Callable[[], Usage] | None = None,
     ) -> None:
+        import socket
+        import threading
+
         self.path = path
         self._run = run
         self._usage = usage
@@ -228,6 +235,8 @@ class ExecServer:
         threading.Thread(target=self._accept, name="exec-socket", daemon=True).start()
 
     def _accept(self) -> None:
+        import threading
+
         while True:
             try:
                 conn, _ = self._sock.accept()
@@ -236,6 +245,9 @@ class ExecServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        import socket
+        import threading
+
         finished = threading.Event()
         reader = _Reader(conn)
 
@@ -290,6 +302,8 @@ class ExecServer:
             send(END, json.dumps(reply).encode())
 
     def close(self) -> None:
+        import socket
+
         if self._closed:
             return
         self._closed = True
@@ -336,6 +350,9 @@ def request_exec(
         raise ValueError("an exec request with stdin needs a stdin to read")
     path = socket_path(container_id)
     sinks = {STDOUT: stdout, STDERR: stderr}
+    import socket
+    import threading
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
             sock.connect(str(path))
@@ -381,15 +398,19 @@ def request_exec(
 def request_usage(container_id: str, timeout: float = USAGE_TIMEOUT_S) -> Usage | None:
     """The pod's usage as its executor measures it; None where no executor answers in
     time or its answer is not a small object of finite numbers (the caller measures)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    import _socket  # socket.py's C core: all this needs, without socket.py's set-up
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
-        try:
-            sock.connect(str(socket_path(container_id)))
-            sock.sendall(USAGE_REQUEST)
-            _, data = _Reader(sock).frame({END: MAX_REQUEST})
-            reply = json.loads(data)
-        except (OSError, EOFError, UsageError, ValueError):  # timeouts are OSErrors
-            return None
+        sock.connect(str(socket_path(container_id)))
+        sock.sendall(USAGE_REQUEST)
+        _, data = _Reader(sock).frame({END: MAX_REQUEST})
+        reply = json.loads(data)
+    except (OSError, EOFError, UsageError, ValueError):  # timeouts are OSErrors
+        return None
+    finally:
+        sock.close()
     values = reply.get("usage") if isinstance(reply, dict) else None
     if not isinstance(values, dict) or len(values) > MAX_USAGE_FIELDS:
         return None
