@@ -27,7 +27,7 @@ from vmctl.domain import (
     ShareSpec,
 )
 from vmctl.guest import protocol
-from vmctl.lifecycle import Domain, release_pool_vm_parts
+from vmctl.lifecycle import Domain, destroy_by_name
 from vmctl.network import links
 from vmctl.pod import BOOT_TIMEOUT_S, make_workdir
 from vmctl.pool import weight
@@ -128,7 +128,7 @@ def boot_one(paths: config.Paths, settings: PoolSettings, dirs: PoolDirs) -> Poo
         vm = publish(paths, settings, dirs, spec, shares, "boot")
     except BaseException:
         with contextlib.suppress(VMError):
-            release_pool_vm_parts(name)  # its tap and share
+            destroy_by_name(name)  # booted but not published; its tap and share go with it
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     log.event(LOG, "pool VM ready", vm=name, boot_s=f"{time.monotonic() - t0:.2f}")
