@@ -30,7 +30,12 @@ class FakeGuest:
     """A Pod whose ports are socket pairs; this end plays the guest init. The pod's kill
     closes them all, as QEMU does when its domain is destroyed."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        on_stdout: pod_module.Output = lambda _b: None,
+        on_stderr: pod_module.Output = lambda _b: None,
+    ) -> None:
         self.pod = Pod(
             PodConfig(
                 name="fake",
@@ -49,7 +54,7 @@ class FakeGuest:
         self.pod._kill_domain = self._kill  # type: ignore[method-assign]
         self.pod._pump = threading.Thread(
             target=self.pod._pump_loop,
-            args=(lambda _b: None, lambda _b: None, time.monotonic()),
+            args=(on_stdout, on_stderr, time.monotonic()),
             daemon=True,
         )
         self.pod._pump.start()

@@ -41,6 +41,33 @@ def test_status_lines_are_validated() -> None:
         parser.feed(b"x" * (protocol.MAX_STATUS_LINE + 1))
 
 
+def test_sent_lines_name_an_output_port_and_a_bounded_count() -> None:
+    parse = protocol.parse_status_line
+    assert parse(b"SENT 3 mh.stdout") == protocol.StatusEvent("SENT", 3, message="mh.stdout")
+    assert parse(b"SENT 0 mh.c15.stderr") == protocol.StatusEvent(
+        "SENT", 0, message="mh.c15.stderr"
+    )
+    assert parse(b"DRAINED") == protocol.StatusEvent("DRAINED")
+    for bad in (
+        b"SENT",
+        b"SENT 3",
+        b"SENT -1 mh.stdout",
+        b"SENT 1 mh.status",
+        b"SENT 1 mh.control",
+        b"SENT 1 mh.exec",
+        b"SENT 1 mh.c0.stdout",
+        b"SENT 1 mh.c16.stdout",
+        b"SENT 1 mh.c01.stdout",
+        b"SENT 1 mh.c1.stdin",
+        b"SENT 1 ../mh.stdout",
+        b"SENT 1 mh.stdout x",
+        b"SENT " + b"9" * 21 + b" mh.stdout",
+        b"DRAINED now",
+    ):
+        with pytest.raises(ValueError):
+            parse(bad)
+
+
 def test_exec_records_carry_the_io_wanted_and_bounded_stdin() -> None:
     spec = protocol.ProcessSpec(["cat"])
     assert records(protocol.encode_exec(16, 0, spec))[0] == (b"X", b"16:0")  # health checks

@@ -15,6 +15,7 @@ import pytest
 
 from mesos_hyper.config import Paths
 from mesos_hyper.errors import VMError
+from mesos_hyper.host.owners import processes
 from mesos_hyper.images.build import demo_rootfs
 from vmctl.domain import ChannelSpec, DiskSpec, DomainSpec, ShareSpec, read_metadata
 from vmctl.guest.protocol import ProcessSpec
@@ -140,3 +141,20 @@ def test_stop_with_grace_then_destroy(base_disk, no_leaks):
         with pytest.raises(VMError):
             pod.wait(30)
     pod.destroy()  # idempotent
+
+
+@pytest.mark.vm
+def test_the_host_ends_a_drained_vm_with_all_its_output(base_disk, no_leaks):
+    """The guest counts what its task wrote (DRAINED); the host ends the VM once it has
+    read that much, without waiting for the guest's power-off, and loses nothing."""
+    out, err = bytearray(), bytearray()
+    script = "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; echo bye >&2"
+    with _pod(base_disk, "drained") as pod:
+        pod.start(ProcessSpec(argv=["sh", "-c", script], env=["PATH=/bin"]), out.extend, err.extend)
+        assert pod.wait(120) == 0
+        assert "drained" in pod.timings, "the host waited for the guest's power-off"
+        lines = bytes(out).decode().splitlines()
+        assert lines == [f"line {i}" for i in range(3000)]
+        assert bytes(err) == b"bye\n"
+        name = pod.domain_name
+    assert not [p for p, argv in processes() if f"guest={name}".encode() in b" ".join(argv)]

@@ -180,7 +180,10 @@ class Domain:
             release_pool_vm_parts(self.name)
 
     def _destroy_once(self) -> None:
+        from vmctl import processes  # /proc and pidfds: only where a domain goes
+
         try:
+            processes.kill(self._dom)
             self._dom.destroy()
         except libvirt.libvirtError:
             if _conn_alive(self._conn):
@@ -278,6 +281,9 @@ def _destroy_by_name_once(name: str) -> bool:
         if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             return False
         raise
+    from vmctl import processes
+
+    processes.kill(dom)
     for action in (dom.destroy, dom.undefine):
         try:
             action()

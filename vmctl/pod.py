@@ -4,7 +4,9 @@ The domain starts paused; we connect to every channel socket and queue the proce
 before resuming it, so no output is lost. A pump thread reads status, stdout, stderr and
 exec'd commands' output (bounded reads; the guest is untrusted: StatusParser and
 FrameParser validate, and a frame must belong to a command that asked for output), and
-ends when QEMU has closed every socket, so all output has arrived once ``wait`` returns.
+ends when QEMU has closed every socket. The output has all arrived once the VM has ended,
+or sooner, once the guest has said DRAINED and we have read from each output port as many
+bytes as it counted there (protocol.py): then we end the VM ourselves.
 
 QEMU runs unprivileged (Debian's libvirt-qemu user, libvirt's dynamic ownership labels the
 overlay): the per-container directory that holds the overlay, the sockets and the console
@@ -66,6 +68,8 @@ EXEC_QUEUE_BYTES = 256 * 1024
 # after a command's EXIT, how long its output may pause before we stop waiting for its ends
 EXEC_END_IDLE_S = 5.0
 EXEC_KILL_WAIT_S = 5.0
+# a destroy after the last container's exit waits this long for the rest of its output
+OUTPUT_END_WAIT_S = protocol.DRAINED_WAIT_S + 1.0
 
 
 @dataclass
@@ -161,6 +165,12 @@ class Pod:
         self.pool_vm: str | None = None  # the pool VM this pod claimed, if it did
         self._refill_due = False  # we looked in the pool: it needs topping up after our start
         self._bound_shares: set[str] = set()  # tags bound into a claimed VM's own share
+        # the end of the output: the VM's, or the guest's DRAINED with every count read
+        self._output_ended = threading.Event()
+        self._sent: dict[str, int] = {}  # output port -> bytes the guest counted (SENT)
+        self._received: dict[str, int] = {}  # output port -> bytes we passed on
+        self._drained = False
+        self._count_lock = threading.Lock()
 
     # ---- start ----------------------------------------------------------------
 
@@ -459,8 +469,10 @@ class Pod:
                             sinks[key.data](data)
                         except Exception as err:  # a sink that fails must not kill the pump
                             log.event(LOG, "output sink failed", log.ERROR, error=err)
+                        self._count(key.data, len(data))
         finally:
             sel.close()
+            self._output_ended.set()
             self._ready.set()
             self._prepared.set()
             self._started.set()
@@ -473,6 +485,23 @@ class Pod:
                     state.vm_gone = True
                     state.cond.notify_all()
                 self._maybe_free(state)
+
+    def _count(self, port: str, size: int) -> None:
+        """``size`` more bytes of ``port`` passed on (only its reader thread calls this)."""
+        self._received[port] = self._received.get(port, 0) + size
+        if self._drained:
+            self._check_drained()
+
+    def _check_drained(self) -> None:
+        """The output has ended once the guest said DRAINED and we read from every output
+        port what it counted; a port it did not count keeps us waiting for the VM's end."""
+        with self._count_lock:
+            if self._output_ended.is_set():
+                return
+            ports = [name for name in list(self._socks) if protocol.is_output_port(name)]
+            if all(self._received.get(p, 0) >= self._sent.get(p, 1 << 64) for p in ports):
+                self.timings["drained"] = time.monotonic()
+                self._output_ended.set()
 
     def _violation(self, err: ValueError) -> None:
         self.error = f"protocol violation: {err}"
@@ -534,6 +563,11 @@ class Pod:
         elif event.kind == "STARTED":
             self.timings["exec_started"] = now
             self._started.set()
+        elif event.kind == "SENT" and event.value is not None:
+            self._sent[event.message] = event.value
+        elif event.kind == "DRAINED":
+            self._drained = True
+            self._check_drained()
         elif event.kind == "LIMIT":
             self.broken_limits.setdefault(event.container, event.message)
             log.event(
@@ -577,12 +611,14 @@ class Pod:
             raise VMError(f"pod {self.config.name}: control channel broken: {err}") from err
 
     def wait(self, timeout: float | None = None) -> int:
-        """The process's exit code once the VM has ended (all output delivered)."""
+        """The process's exit code once its output has all been delivered and the VM has
+        ended (we end it once the guest drained)."""
         if self._pump is None:
             raise VMError(f"pod {self.config.name} was never started")
-        self._pump.join(timeout)
-        if self._pump.is_alive():
+        if not self._output_ended.wait(timeout):
             raise TimeoutError(f"pod {self.config.name} still running after {timeout}s")
+        self._end_drained()
+        self._pump.join(10.0)
         if self._domain is not None:
             self._domain.wait_ended(10.0)
         if self.exit_code is None:
@@ -626,7 +662,7 @@ class Pod:
             socks.append(sock)
             self._socks[channel.name] = sock
         reader = threading.Thread(
-            target=_read_outputs, args=(socks, (on_stdout, on_stderr)), daemon=True
+            target=self._read_outputs, args=(channels, socks, (on_stdout, on_stderr)), daemon=True
         )
         reader.start()
         self._readers.append(reader)
@@ -637,6 +673,35 @@ class Pod:
             raise VMError(self._death_message())
         log.event(LOG, "pod member started", pod=self.config.name, container=index)
         return index
+
+    def _read_outputs(
+        self,
+        channels: list[ChannelSpec],
+        socks: list[socket.socket],
+        sinks: tuple[Output, Output],
+    ) -> None:
+        """Copy a pod member's stdout and stderr until the VM closes them."""
+        sel = selectors.DefaultSelector()
+        for channel, sock, sink in zip(channels, socks, sinks, strict=True):
+            sel.register(sock, selectors.EVENT_READ, (channel.name, sink))
+        try:
+            while sel.get_map():
+                for key, _ in sel.select():
+                    try:
+                        data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        continue
+                    port, sink = key.data
+                    try:
+                        sink(data)
+                    except Exception as err:  # a failing sink must not stop the others
+                        log.event(LOG, "output sink failed", log.ERROR, error=err)
+                    self._count(port, len(data))
+        finally:
+            sel.close()
 
     def exec(
         self,
@@ -823,10 +888,20 @@ class Pod:
         """SIGTERM to the process, then destroy the VM after ``grace_s``."""
         with contextlib.suppress(VMError):
             self.signal(signal.SIGTERM)
-        if self._domain is not None and not self._domain.wait_ended(grace_s):
+        if self._pump is None:  # not started: nothing in it to be graceful to
+            self._kill_domain()
+        elif self._output_ended.wait(grace_s):
+            self._end_drained()
+        else:
             log.event(LOG, "grace period over, destroying", pod=self.config.name, grace_s=grace_s)
             self._kill_domain()
         return self.exit_code
+
+    def _end_drained(self) -> None:
+        """The guest drained its output and waits for its end: we end the VM (a guest's
+        own power-off costs libvirt 200 ms more, see vmctl.processes)."""
+        if self._drained and self._pump is not None and self._pump.is_alive():
+            self._kill_domain()
 
     def _check_not_destroyed(self) -> None:
         """``start`` gives up once another thread has destroyed the pod (a kill at boot)."""
@@ -860,6 +935,9 @@ class Pod:
         self._release()
 
     def _release(self) -> None:
+        if self._pump is not None and self._all_exited():
+            # the guest is ending by itself: the rest of the output first (OUTPUT_END_WAIT_S)
+            self._output_ended.wait(OUTPUT_END_WAIT_S)
         try:
             self._kill_domain()
         finally:
@@ -877,6 +955,10 @@ class Pod:
                 sock.close()
             shutil.rmtree(self.config.workdir, ignore_errors=True)
 
+    def _all_exited(self) -> bool:
+        containers = [i for i in list(self._exited) if i < protocol.MAX_CONTAINERS]
+        return all(i in self.exits for i in containers)
+
     def alive(self) -> bool:
         return self._domain is not None and self._domain.alive()
 
@@ -891,26 +973,3 @@ class Pod:
 
     def __exit__(self, *_exc: object) -> None:
         self.destroy()
-
-
-def _read_outputs(socks: list[socket.socket], sinks: tuple[Output, Output]) -> None:
-    """Copy a pod member's stdout and stderr until the VM closes them."""
-    sel = selectors.DefaultSelector()
-    for sock, sink in zip(socks, sinks, strict=True):
-        sel.register(sock, selectors.EVENT_READ, sink)
-    try:
-        while sel.get_map():
-            for key, _ in sel.select():
-                try:
-                    data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
-                except OSError:
-                    data = b""
-                if not data:
-                    sel.unregister(key.fileobj)
-                    continue
-                try:
-                    key.data(data)
-                except Exception as err:  # a failing sink must not stop the others
-                    log.event(LOG, "output sink failed", log.ERROR, error=err)
-    finally:
-        sel.close()

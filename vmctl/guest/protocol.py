@@ -22,7 +22,11 @@ Five virtio-serial ports in every VM (cold or pool), named so the init can find 
   rootfs, mounts and network are set up; its process waits for a ``G`` record, sent once
   the host has applied the task's limits, or ends the pod on a ``K``), ``STARTED <pid>``,
   ``ERROR <message>``, ``EXIT <code>`` (signal deaths as 128+N, as Docker does), ``ACK <slot>``
-  (stdin of an exec'd command, below).
+  (stdin of an exec'd command, below). When no container is left, the guest kills what
+  remains, syncs, and says ``SENT <bytes> <port>`` for each output port (what its tasks
+  wrote there, counted by the kernel) and then ``DRAINED``: once the host has read that
+  much from each port it has all the output, and ends the VM itself (``vmctl.pod``); the
+  guest powers off ``DRAINED_WAIT_S`` later if it did not.
 - ``mh.stdout`` / ``mh.stderr`` (guest -> host): the process's raw output streams.
 - ``mh.exec`` (guest -> host): the output of exec'd commands, as frames
   ``[slot:u8][stream:u8 1 stdout, 2 stderr][len:u16 LE][data]``, ``len`` at most
@@ -160,6 +164,7 @@ def encode_spec(spec: ProcessSpec) -> bytes:
 MAX_CONTAINERS = 16
 FIRST_EXEC_SLOT = MAX_CONTAINERS
 MAX_SLOTS = 2 * MAX_CONTAINERS
+DRAINED_WAIT_S = 2  # the guest's wait for the host to end it after DRAINED (init.c's)
 
 
 BOUND_SHARE = "@"
@@ -171,6 +176,23 @@ def member_disk_serial(index: int) -> str:
 
 def member_ports(index: int) -> tuple[str, str]:
     return f"mh.c{index}.stdout", f"mh.c{index}.stderr"
+
+
+def is_output_port(name: str) -> bool:
+    """``mh.stdout``, ``mh.stderr``, or a pod member's ``mh.c<k>.stdout|stderr``."""
+    if name in (STDOUT_PORT, STDERR_PORT):
+        return True
+    head, dot, stream = name.rpartition(".")
+    index = head.removeprefix("mh.c")
+    return (
+        dot == "."
+        and stream in ("stdout", "stderr")
+        and head.startswith("mh.c")
+        and index.isdigit()
+        and len(index) <= 2
+        and index == str(int(index))
+        and 0 < int(index) < MAX_CONTAINERS
+    )
 
 
 def encode_member_spec(index: int, spec: ProcessSpec) -> bytes:
@@ -222,7 +244,9 @@ def encode_signal(signum: int, container: int = 0) -> bytes:
 class StatusEvent:
     """A line the guest's init wrote on its status port."""
 
-    kind: str  # READY | SHARED | PREPARED | STARTED | ERROR | EXIT | ACK | LIMIT (memory or disk)
+    # READY | SHARED | PREPARED | STARTED | ERROR | EXIT | ACK | LIMIT (memory or disk) |
+    # SENT (value: bytes, message: the port) | DRAINED
+    kind: str
     value: int | None = None
     message: str = ""
     container: int = 0
@@ -250,8 +274,13 @@ def parse_status_line(line: bytes) -> StatusEvent:
         raise ValueError("guest sent an over-long status line")
     text = line.decode("utf-8", "replace").rstrip("\r")
     kind, _, rest = text.partition(" ")
-    if kind in ("READY", "PREPARED", "SHARED") and not rest:
+    if kind in ("READY", "PREPARED", "SHARED", "DRAINED") and not rest:
         return StatusEvent(kind)
+    if kind == "SENT":
+        count, _, port = rest.partition(" ")
+        if not (count.isdigit() and len(count) <= 20 and is_output_port(port)):
+            raise ValueError(f"guest sent a malformed SENT line: {text[:80]!r}")
+        return StatusEvent("SENT", int(count), message=port)
     number, _, index = rest.partition(" ")
     if kind in ("STARTED", "EXIT") and number.isdigit() and len(number) <= 10:
         container = 0
