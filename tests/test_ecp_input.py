@@ -84,3 +84,43 @@ def test_an_agent_with_switch_user_is_refused_unless_allowed(tmp_path: Path) -> 
         )
     finally:
         agent.shutdown()
+
+
+def _launch_record(container_id: str, directory: str) -> bytes:
+    msg = containerizer_pb2.Launch()
+    msg.container_id.value = container_id
+    msg.directory = directory  # no executor info: the launch is refused once parsed
+    raw = msg.SerializeToString()
+    return len(raw).to_bytes(4, sys.byteorder) + raw
+
+
+def test_a_refused_launch_ends_the_executor_it_started_early(tmp_path: Path) -> None:
+    """``launch`` starts the executor before it parses the launch (executor_process.Starting):
+    a launch it then refuses ends that executor before it did anything."""
+    from mesos_hyper.host.owners import executors
+
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    env = {**os.environ, "MESOS_WORK_DIRECTORY": str(tmp_path), "MESOS_DIRECTORY": str(sandbox)}
+    res = subprocess.run(
+        [*ECP, "launch"],
+        input=_launch_record("refused-early", str(sandbox)),
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert res.returncode != 0 and "no executor info" in res.stderr.decode(), res.stderr
+    assert (sandbox / "stderr").exists(), "the executor was not started early"
+    assert (sandbox / "stderr").read_bytes() == b""
+    assert not [e for e in executors() if e.container_id == "refused-early"]
+
+
+def test_an_early_executor_whose_launch_died_exits_quietly(tmp_path: Path) -> None:
+    """The end of its stdin without the word to go (the launch was SIGKILLed) ends it."""
+    from mesos_hyper.containerizer.executor_process import Starting
+
+    env = {**os.environ, "MESOS_HYPER_CONTAINER_ID": "orphan", "MESOS_DIRECTORY": str(tmp_path)}
+    starting = Starting(tmp_path, env)
+    os.close(starting._go)  # what the launch's death does
+    assert starting.proc.wait(30) == 0
+    assert (tmp_path / "stderr").read_bytes() == b""

@@ -23,6 +23,7 @@ TYPE_CHECKING = False  # not even typing is imported: `containers` and `usage` m
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+    from mesos_hyper.containerizer import executor_process
     from mesos_hyper.model import messages
 
 LOG = log.get(__name__)
@@ -41,35 +42,77 @@ def _store() -> StateStore:
 
 
 def launch(stdin: BinaryIO) -> None:
-    from mesos_hyper.model import messages
-    from mesos_hyper.proto import containerizer_pb2
-
     raw = recordio.read_record(stdin)
-    request = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
-    check_switch_user(request.user)
     store = _store()
+    starting = _start_early(store, raw)
+    try:
+        from mesos_hyper.model import messages  # protobuf: 40 ms the executor imports beside
+        from mesos_hyper.proto import containerizer_pb2
+
+        request = messages.from_launch(recordio.parse(containerizer_pb2.Launch, raw))
+        check_switch_user(request.user)
+        store.create(request.container_id, sandbox=request.directory, limits=request.resources)
+        cid = request.container_id
+        with flocked(store.containers_dir / cid / LAUNCH_LOCK):
+            _start_executor(store, request, raw, starting)
+        starting = None
+    finally:
+        if starting is not None:
+            starting.cancel()
+    # housekeeping once the executor is on its way: the task's start waits for it
     store.collect(RECORD_TTL_S)
     _reap_interrupted_launches(store)
-    store.create(request.container_id, sandbox=request.directory, limits=request.resources)
-    cid = request.container_id
-    with flocked(store.containers_dir / cid / LAUNCH_LOCK):
-        _start_executor(store, request, raw)
 
 
-def _start_executor(store: StateStore, request: messages.LaunchRequest, raw: bytes) -> None:
+def _executor_env(store: StateStore, container_id: str, directory: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "MESOS_HYPER_CONTAINER_ID": container_id,
+        "MESOS_HYPER_STATE_ROOT": str(store.root),
+    }
+    env.setdefault("MESOS_DIRECTORY", directory)
+    return env
+
+
+def _start_early(store: StateStore, raw: bytes) -> executor_process.Starting | None:
+    """The executor, started before the launch is parsed (executor_process.Starting), where
+    the record's container id reads and the agent named the sandbox; None otherwise (it is
+    then started once the launch is parsed, and a malformed launch fails as it would)."""
+    from mesos_hyper.containerizer import executor_process
+
+    sandbox = os.environ.get("MESOS_DIRECTORY")
+    try:
+        cid = wire.container_id_of(raw, "mesos.containerizer.Launch")
+    except HyperError:
+        return None
+    if not sandbox:
+        return None
+    try:
+        return executor_process.Starting(Path(sandbox), _executor_env(store, cid, sandbox))
+    except (OSError, HyperError) as err:
+        log.event(LOG, "executor not started early", log.WARNING, error=err)
+        return None
+
+
+def _start_executor(
+    store: StateStore,
+    request: messages.LaunchRequest,
+    raw: bytes,
+    starting: executor_process.Starting | None,
+) -> None:
     from mesos_hyper.containerizer import executor_process
     from mesos_hyper.model import messages
 
     cid = request.container_id
     try:
         store.launch_path(cid).write_bytes(raw)
-        env = {
-            **os.environ,
-            "MESOS_HYPER_CONTAINER_ID": cid,
-            "MESOS_HYPER_STATE_ROOT": str(store.root),
-        }
-        env.setdefault("MESOS_DIRECTORY", request.directory)
-        pid, started = executor_process.spawn(Path(request.directory), env)
+        if starting is not None and starting.sandbox != Path(request.directory):
+            starting.cancel()  # the agent's MESOS_DIRECTORY was not the launch's directory
+            starting = None
+        if starting is None:
+            env = _executor_env(store, cid, request.directory)
+            starting = executor_process.Starting(Path(request.directory), env)
+        pid, started = starting.go()
     except Exception as err:
         store.mark_terminated(
             cid,

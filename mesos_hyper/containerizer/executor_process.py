@@ -6,13 +6,10 @@ import contextlib
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
-from mesos_hyper.sandbox.beneath import open_append
 
 # -I: its cwd is the sandbox, which a guest can write; the cwd must never be on sys.path
 # (a planted module would run as root), nor may PYTHON* variables steer it.
@@ -29,23 +26,74 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None
 
 
-def spawn(sandbox: Path, env: Mapping[str, str]) -> tuple[int, int]:
-    """Start the executor in its own session, logging to the sandbox's stderr; (pid, start)."""
-    with open_append(sandbox, "stderr") as log:
-        proc = subprocess.Popen(
-            EXECUTOR_ARGV,
-            cwd=sandbox,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
-    started = start_time(proc.pid)
-    if started is None:
-        raise OSError(f"the executor (pid {proc.pid}) died at once; see {sandbox / 'stderr'}")
-    return proc.pid, started
+GO = b"go\n"  # on the executor's stdin: its launch record is in the store
+
+
+class Starting:
+    """An executor process that waits on its stdin before it reads its launch: ``launch``
+    starts it as soon as it knows the container id, so that the executor's imports (0.1 s)
+    run beside its own parse of the launch. ``go`` sends it on; the end of its stdin without
+    it (``cancel``, or our death) ends it. Its own session; it logs to the sandbox's stderr."""
+
+    def __init__(self, sandbox: Path, env: Mapping[str, str]) -> None:
+        import subprocess  # here: the executor imports this module before it subscribes
+
+        from mesos_hyper.sandbox.beneath import open_append
+
+        self.sandbox = sandbox
+        read, self._go = os.pipe()
+        try:
+            with open_append(sandbox, "stderr") as log:
+                self.proc = subprocess.Popen(
+                    EXECUTOR_ARGV,
+                    cwd=sandbox,
+                    env=dict(env),
+                    stdin=read,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except BaseException:
+            os.close(self._go)
+            raise
+        finally:
+            os.close(read)
+
+    def go(self) -> tuple[int, int]:
+        """(pid, start time) of the executor, now on its way."""
+        try:
+            os.write(self._go, GO)
+        except OSError as err:
+            raise OSError(f"the executor (pid {self.proc.pid}) died at once: {err}") from err
+        finally:
+            os.close(self._go)
+        started = start_time(self.proc.pid)
+        if started is None or self.proc.poll() is not None:
+            raise OSError(
+                f"the executor (pid {self.proc.pid}) died at once; see {self.sandbox / 'stderr'}"
+            )
+        return self.proc.pid, started
+
+    def cancel(self) -> None:
+        """It never reads its launch: ended and reaped."""
+        with contextlib.suppress(OSError):
+            os.close(self._go)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def wait_for_go() -> bool:
+    """In the executor: True once ``launch`` said go, False if it gave up on us (the end of
+    our stdin). Our stdin is /dev/null afterwards."""
+    try:
+        told = os.read(0, len(GO)) == GO
+    finally:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    return told
 
 
 def alive(pid: int | None, started: int | None) -> bool:

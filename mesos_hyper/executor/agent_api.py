@@ -79,6 +79,24 @@ def records(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise StreamError("record-io stream ended inside a record")
 
 
+class Handoff:
+    """The handler of a connection started before its executor exists: an event waits
+    for it (the stream's thread blocks; what follows waits in the socket)."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._handler: Handler | None = None
+
+    def handle(self, event: dict[str, Any]) -> None:
+        self._ready.wait()
+        assert self._handler is not None
+        self._handler(event)
+
+    def to(self, handler: Handler) -> None:
+        self._handler = handler
+        self._ready.set()
+
+
 class AgentConnection:
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """The pod executor: one per Mesos executor, on the host, beside its VM.
 
-This is the thin agent-API side: it subscribes to the agent at once (before any slow work,
-so the agent's executor registration timeout never fires), hands each LAUNCH to a
+This is the thin agent-API side: __main__ subscribes to the agent at once (before any slow
+work, even the launch's parse, so the agent's executor registration timeout never fires and
+its ``update`` call runs while we import the rest), hands each LAUNCH to a
 TaskRunner and each KILL to its runner, and exits as Mesos's command executor does once the
 last task's terminal update is acknowledged (or the acknowledgement timeout has passed),
 recording the container's termination for the ECP's ``wait`` first. SIGTERM (the ECP's
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from mesos_hyper import config, log
 from mesos_hyper.errors import HyperError, NotFoundError, UsageError
-from mesos_hyper.executor.agent_api import AgentConnection
 from mesos_hyper.executor.settings import ExecutorSettings
 from mesos_hyper.executor.task_status import Outcome, from_limitation
 from mesos_hyper.model.messages import (
@@ -32,6 +32,7 @@ from mesos_hyper.state import StateStore, Termination
 from mesos_hyper.state.tasks import TaskLedger
 
 if TYPE_CHECKING:
+    from mesos_hyper.executor.agent_api import AgentConnection
     from mesos_hyper.executor.exec_socket import ExecRequest, ExecStreams
     from mesos_hyper.executor.pod_manager import PodManager
     from mesos_hyper.executor.task_runner import TaskContext, TaskRunner
@@ -58,7 +59,10 @@ class PodExecutor:
         store: StateStore,
         paths: config.Paths,
         default_image: str | None,
+        connection: AgentConnection,
     ) -> None:
+        """``connection`` is started (__main__ subscribes before it has read the launch);
+        its handler hands its events to ``handle``."""
         self.settings = settings
         self.launch = launch
         self.store = store
@@ -69,7 +73,8 @@ class PodExecutor:
         self.paths = paths
         self.default_image = default_image
         ledger = TaskLedger(store.containers_dir / launch.container_id)
-        self.connection = AgentConnection(settings, self.handle, on_update=ledger.note)
+        self.connection = connection
+        connection.on_update = ledger.note
         self._lock = threading.Lock()
         self._terminating = threading.Event()
         self._launched_any = False
@@ -254,7 +259,6 @@ class PodExecutor:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         term_at: float | None = None
         try:
-            self.connection.start()
             # the imports would slow the first TASK_STARTING down (the GIL): after it
             self._heard.wait(FIRST_LAUNCH_WAIT_S)
             self._prepare()
