@@ -50,8 +50,25 @@ def test_domain_xml_has_only_what_the_guest_needs(tmp_path):
     assert root.find("devices/filesystem/driver").get("type") == "virtiofs"
     assert root.find("devices/filesystem/target").get("dir") == "sandbox"
     assert root.find("memoryBacking/access").get("mode") == "shared"
+    # q35, every PCI device an integrated endpoint in a slot of its own (see PCI_SLOTS)
+    assert root.find("os/type").get("machine") == "q35"
+    addresses = root.findall("devices/*/address")
+    assert len(addresses) == 4  # virtiofs, virtio-scsi, virtio-serial, balloon
+    assert {a.get("bus") for a in addresses} == {"0x00"}
+    assert len({a.get("slot") for a in addresses}) == 4
+    assert root.find("devices/controller[@model='pcie-root-port']") is None
     with pytest.raises(ValueError):
         DomainSpec(name="other", kernel=Path("/k"), initramfs=Path("/i"))
+
+
+def test_a_domain_that_hot_plugs_pci_has_root_ports_for_it():
+    spec = DomainSpec(name="mh-x", kernel=Path("/k"), initramfs=Path("/i"), hotplug_ports=1)
+    root = ET.fromstring(spec.to_xml())
+    ports = root.findall("devices/controller[@model='pcie-root-port']")
+    assert len(ports) == 1 and ports[0].find("address").get("bus") == "0x00"
+    many = [ShareSpec(Path(f"/s{i}"), f"t{i}") for i in range(40)]
+    with pytest.raises(ValueError, match="PCI devices"):
+        DomainSpec(name="mh-x", kernel=Path("/k"), initramfs=Path("/i"), shares=many).to_xml()
 
 
 def test_domain_xml_has_room_to_grow_by_hot_plug():

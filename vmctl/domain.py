@@ -30,6 +30,19 @@ KERNEL_CMDLINE = (
     "console=ttyS0 quiet panic=-1 rdinit=/init memhp_default_state=online"
     " memory_hotplug.memmap_on_memory=1 swiotlb=noforce init_on_alloc=0"
 )
+# The machine is q35 and every PCI device of ours is an integrated endpoint of its root
+# bus, in a slot we name. On i440fx ("pc") QEMU 7.2's _PRT is an AML loop over 128 entries
+# that the guest runs for every PCI device it enables: 0.14 s each under TCG, 0.4-0.7 s of a
+# boot (QEMU 9.2 made it a table); q35's is a table (3-10 ms a device). Without a slot of
+# ours libvirt would put each device behind a PCIe root port, which the guest probes too.
+# The root bus takes no hot-plug: a domain that needs one gets root ports for it.
+PCI_SLOTS = tuple(range(1, 0x1F))  # 0x00 is the host bridge, 0x1f the ICH9 functions
+
+
+def pci_address(slot: int) -> ET.Element:
+    return ET.Element(
+        "address", type="pci", domain="0x0000", bus="0x00", slot=f"{slot:#04x}", function="0x0"
+    )
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,8 @@ class DomainSpec:
     metadata: dict[str, str] = field(default_factory=dict)
     # virtiofs needs guest RAM that virtiofsd can map; a pool VM gets its share hot-plugged
     shared_memory: bool = False
+    # PCIe root ports for PCI devices hot-plugged later (a template's clone gets its share)
+    hotplug_ports: int = 0
 
     def __post_init__(self) -> None:
         if not self.name.startswith(NAME_PREFIX):
@@ -174,7 +189,7 @@ class DomainSpec:
             ET.SubElement(backing, "source", type="memfd")
             ET.SubElement(backing, "access", mode="shared")
         os_el = ET.SubElement(dom, "os")
-        ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
+        ET.SubElement(os_el, "type", arch="x86_64", machine="q35").text = "hvm"
         ET.SubElement(os_el, "kernel").text = str(self.kernel)
         ET.SubElement(os_el, "initrd").text = str(self.initramfs)
         ET.SubElement(os_el, "cmdline").text = self.cmdline
@@ -195,16 +210,21 @@ class DomainSpec:
             ET.SubElement(dom, event).text = "destroy"
         devices = ET.SubElement(dom, "devices")
         ET.SubElement(devices, "emulator").text = "/usr/bin/qemu-system-x86_64"
+        pci: list[ET.Element] = []  # in PCI_SLOTS, in this order
         for disk in self.disks:
             devices.append(disk.element())
         for interface in self.interfaces:
-            devices.append(interface.element())
+            pci.append(interface.element())
+            devices.append(pci[-1])
         for share in self.shares:
-            devices.append(share.element())
+            pci.append(share.element())
+            devices.append(pci[-1])
         ET.SubElement(devices, "controller", type="usb", model="none")
-        ET.SubElement(devices, "controller", type="scsi", index="0", model="virtio-scsi")
+        pci.append(
+            ET.SubElement(devices, "controller", type="scsi", index="0", model="virtio-scsi")
+        )
         if self.channels:
-            ET.SubElement(devices, "controller", type="virtio-serial", index="0")
+            pci.append(ET.SubElement(devices, "controller", type="virtio-serial", index="0"))
         for channel in self.channels:
             devices.append(channel.element())
         if self.console_log is not None:
@@ -213,7 +233,16 @@ class DomainSpec:
             ET.SubElement(serial, "target", port="0")
         # The balloon lets `update` shrink or grow guest memory later; its free page
         # reporting hands the host back what the guest freed (the init sets the order).
-        ET.SubElement(devices, "memballoon", model="virtio", freePageReporting="on")
+        pci.append(ET.SubElement(devices, "memballoon", model="virtio", freePageReporting="on"))
+        for index in range(1, self.hotplug_ports + 1):  # 0 is the root bus, pcie-root
+            port = ET.SubElement(
+                devices, "controller", type="pci", index=str(index), model="pcie-root-port"
+            )
+            pci.append(port)
+        if len(pci) > len(PCI_SLOTS):
+            raise ValueError(f"{self.name}: {len(pci)} PCI devices, room for {len(PCI_SLOTS)}")
+        for device, slot in zip(pci, PCI_SLOTS, strict=False):
+            device.append(pci_address(slot))
         return ET.tostring(dom, encoding="unicode")
 
 

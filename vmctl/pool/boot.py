@@ -71,6 +71,7 @@ def pool_spec(
         channels=channels,
         console_log=workdir / "console.log",
         shared_memory=True,  # a claim may hot-plug virtiofs, which needs it
+        hotplug_ports=0 if share else 1,  # a template's clone gets its share hot-plugged
         metadata=pool_metadata(paths, guest_identity(paths)),
     )
 
