@@ -10,6 +10,10 @@ boot of the kernel to its panic for lack of a root fs, and `python -c pass`. Mea
 - the ECP's `containers` and `usage` calls.
 The pool is refilled between runs and its refills are not counted in a launch. The pod
 network lives in throwaway namespaces, as in the test suite.
+
+The cold rows are also given against a floor measured just before each run (the median of
+those ratios, "adjacent"): here the guest's boot took 2.6 s in one run and 4.1 s two runs
+later, so a floor measured minutes apart says little about a cold run.
 """
 
 from __future__ import annotations
@@ -141,10 +145,17 @@ def kill_sleeper(agent: Agent, task_id: str) -> None:
 
 
 def launch_to_running(
-    setup: Setup, image: str, pooled: bool, runs: int, ecp_runs: int = 0
+    setup: Setup,
+    image: str,
+    pooled: bool,
+    runs: int,
+    ecp_runs: int = 0,
+    floors: list[float] | None = None,
+    floor: Callable[[], float] | None = None,
 ) -> tuple[list[tuple[float, float]], dict[str, float]]:
     """Launch to (TASK_STARTING, TASK_RUNNING) times, and with ``ecp_runs`` the polled ECP
-    calls timed while the last pod runs (no refill competes on the cold pass)."""
+    calls timed while the last pod runs (no refill competes on the cold pass). With
+    ``floor``, it is measured just before each counted launch, into ``floors``."""
     work = Path(tempfile.mkdtemp(prefix="mh-bench-agent."))
     ecp = [sys.executable, "-m", "mesos_hyper.containerizer.cli"]
     agent = Agent(work, ecp, setup.env_for(pooled), timeout=120, switch_user=False)
@@ -152,6 +163,8 @@ def launch_to_running(
     try:
         for i in range(runs + 1):  # the first pulls the image: not counted
             task_id = f"bench-{pooled}-{i}"
+            if i and floor is not None and floors is not None:
+                floors.append(floor())
             took = launch_sleeper(agent, setup, image, task_id, pooled)
             if i:
                 times.append(took)
@@ -164,11 +177,22 @@ def launch_to_running(
     return times, calls
 
 
-def run_cli(setup: Setup, image: str, pooled: bool, runs: int) -> tuple[list[float], list[float]]:
+def run_cli(
+    setup: Setup,
+    image: str,
+    pooled: bool,
+    runs: int,
+    floors: list[float] | None = None,
+    floor: Callable[[], float] | None = None,
+) -> tuple[list[float], list[float]]:
+    """``run IMAGE echo hi``: (to its first output, to its exit) of each run; with
+    ``floor``, it is measured just before each run, into ``floors``."""
     firsts, totals = [], []
     for _ in range(runs):
         if pooled:
             setup.wait_pool()
+        if floor is not None and floors is not None:
+            floors.append(floor())
         start = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-m", "mesos_hyper.cli", "run", image, "echo", "hi"],
@@ -197,9 +221,15 @@ def main() -> None:
         setup = Setup(base, network.host)
         try:
             pool = launch_to_running(setup, image, True, runs)[0]
-            cold, ecp = launch_to_running(setup, image, False, runs, runs * 4)
+            cold_floors: list[float] = []
+            cold, ecp = launch_to_running(
+                setup, image, False, runs, runs * 4, cold_floors, lambda: init_floor(paths)
+            )
             pool_first, pool_total = run_cli(setup, image, True, runs)
-            cold_first, cold_total = run_cli(setup, image, False, runs)
+            run_floors: list[float] = []
+            cold_first, cold_total = run_cli(
+                setup, image, False, runs, run_floors, lambda: init_floor(paths)
+            )
         finally:
             setup.drain()
     floor_python = ecp["python -c pass"]  # interleaved with the calls (bench.ecp_latency)
@@ -229,6 +259,16 @@ def main() -> None:
     print(f"{'measure':36s} {'median':>9s} {'ratio':>7s}  target")
     for name, value, ratio, target in rows:
         print(f"{name:36s} {value:8.3f}s {ratio:7.2f}  {target}")
+    adjacent = [
+        ("launch to TASK_RUNNING, cold", [r for _, r in cold], cold_floors),
+        ("run to first output, cold", cold_first, run_floors),
+    ]
+    for name, values, floors in adjacent:
+        ratios = [v / f for v, f in zip(values, floors, strict=True)]
+        print(
+            f"{name + ', adjacent':36s} {statistics.median(values):8.3f}s"
+            f" {statistics.median(ratios):7.2f}  floors {', '.join(f'{f:.2f}' for f in floors)}"
+        )
 
 
 if __name__ == "__main__":
