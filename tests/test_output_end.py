@@ -93,24 +93,19 @@ def test_a_count_never_reached_waits_for_the_vm_to_end(fake) -> None:
     assert "drained" not in guest.pod.timings
 
 
-def test_a_port_without_a_count_waits_for_the_vm_to_end(fake) -> None:
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b"SENT 0 mh.stdout", b"DRAINED"],  # stderr not counted
+        [b"SENT 0 mh.stdout", b"SENT 0 mh.stderr"],  # counted, never DRAINED
+    ],
+    ids=["a port without a count", "counts without drained"],
+)
+def test_an_incomplete_account_waits_for_the_vm_to_end(fake, lines: list[bytes]) -> None:
     guest, _out = fake
     guest.status(b"EXIT 0")
-    guest.status(b"SENT 0 mh.stdout")  # stderr not counted
-    guest.status(b"DRAINED")
-    waiter = Waiter(guest)
-    time.sleep(0.5)
-    assert waiter.is_alive() and not guest.killed.is_set()
-    guest.close()
-    waiter.join(30)
-    assert waiter.result == 0
-
-
-def test_counts_without_drained_end_nothing(fake) -> None:
-    guest, _out = fake
-    guest.status(b"EXIT 0")
-    guest.status(b"SENT 0 mh.stdout")
-    guest.status(b"SENT 0 mh.stderr")
+    for line in lines:
+        guest.status(line)
     waiter = Waiter(guest)
     time.sleep(0.5)
     assert waiter.is_alive() and not guest.killed.is_set()

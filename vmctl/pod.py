@@ -438,10 +438,7 @@ class Pod:
                     sel.register(exec_sock, selectors.EVENT_READ, protocol.EXEC_PORT)
                     exec_paused = False
                 for key, _ in sel.select(0.05 if exec_paused else None):
-                    try:
-                        data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
-                    except OSError:
-                        data = b""
+                    data = _recv(key.fileobj)  # type: ignore[arg-type]
                     if not data:
                         sel.unregister(key.fileobj)
                         open_count -= 1
@@ -687,10 +684,7 @@ class Pod:
         try:
             while sel.get_map():
                 for key, _ in sel.select():
-                    try:
-                        data = key.fileobj.recv(READ_CHUNK)  # type: ignore[union-attr]
-                    except OSError:
-                        data = b""
+                    data = _recv(key.fileobj)  # type: ignore[arg-type]
                     if not data:
                         sel.unregister(key.fileobj)
                         continue
@@ -973,3 +967,11 @@ class Pod:
 
     def __exit__(self, *_exc: object) -> None:
         self.destroy()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    """A bounded read of a channel; b"" at its end, or where QEMU broke it."""
+    try:
+        return sock.recv(READ_CHUNK)
+    except OSError:
+        return b""
