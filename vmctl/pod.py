@@ -171,6 +171,7 @@ class Pod:
         self._received: dict[str, int] = {}  # output port -> bytes we passed on
         self._drained = False
         self._count_lock = threading.Lock()
+        self._t_resume = 0.0  # what the guest's timings count from
 
     # ---- start ----------------------------------------------------------------
 
@@ -354,7 +355,7 @@ class Pod:
         cfg = self.config
         self.create()
         assert self._domain is not None
-        t2 = time.monotonic()
+        t2 = self._t_resume = time.monotonic()
         for channel in self._channels():
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(str(channel.socket))
@@ -497,7 +498,7 @@ class Pod:
                 return
             ports = [name for name in list(self._socks) if protocol.is_output_port(name)]
             if all(self._received.get(p, 0) >= self._sent.get(p, 1 << 64) for p in ports):
-                self.timings["drained"] = time.monotonic()
+                self.timings["drained"] = time.monotonic() - self._t_resume
                 self._output_ended.set()
 
     def _violation(self, err: ValueError) -> None:
