@@ -375,15 +375,14 @@ class Pod:
             raise VMError(f"the guest of {cfg.name} did not boot within {BOOT_TIMEOUT_S:.0f}s")
         if "guest_ready" not in self.timings:
             raise VMError(self._death_message())
-        self._send(
-            protocol.encode_spec(
-                dataclasses.replace(
-                    self._for_guest(spec),
-                    clock=time.time(),
-                    seed=os.urandom(protocol.SEED_BYTES),
-                )
+        spec_record = protocol.encode_spec(
+            dataclasses.replace(
+                self._for_guest(spec), clock=time.time(), seed=os.urandom(protocol.SEED_BYTES)
             )
         )
+        # with no limits to apply in between, go follows the spec: the guest reads it once
+        # it is PREPARED, and no round trip to us comes between its set-up and the exec
+        self._send(spec_record if before_exec else spec_record + protocol.encode_go())
         if not self._prepared.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(f"the guest of {cfg.name} did not set up within {BOOT_TIMEOUT_S:.0f}s")
         if "guest_prepared" not in self.timings:
@@ -392,7 +391,7 @@ class Pod:
             t_limits = time.monotonic()
             before_exec()
             self.timings["limits"] = time.monotonic() - t_limits
-        self._send(protocol.encode_go())
+            self._send(protocol.encode_go())
         if not self._started.wait(max(0.0, deadline - time.monotonic())):
             raise VMError(
                 f"the guest of {cfg.name} did not start the process within {BOOT_TIMEOUT_S:.0f}s"
