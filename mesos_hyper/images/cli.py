@@ -15,7 +15,6 @@ from pathlib import Path
 
 from mesos_hyper.config import Paths
 from mesos_hyper.errors import HyperError, UsageError
-from mesos_hyper.images import build
 from mesos_hyper.images.progress import Progress
 from mesos_hyper.images.store import Image, ImageStore
 
@@ -155,6 +154,8 @@ def load_cmd(args: argparse.Namespace) -> int:
 def build_demo_cmd(args: argparse.Namespace) -> int:
     if not args.push and not args.oci:
         raise UsageError("build-demo needs --push REF and/or --oci DIR")
+    from mesos_hyper.images import build  # the demo's builder: not for the other commands
+
     image = build.build_demo_image(args.cmd)
     if args.oci:
         build.write_oci_layout(image, args.oci, ref_name="latest")
