@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from mesos_hyper.config import Paths
-from mesos_hyper.errors import UsageError
+from mesos_hyper.errors import HyperError, UsageError
 from vmctl import accel
-from vmctl.guest.build import build_guest
+from vmctl.guest.build import MODULES, SIGNATURE_MARKER, build_guest, unsigned_module
 from vmctl.guest.pvh import elf_for_pvh
 
 
@@ -152,3 +154,44 @@ def _sleepers() -> list[int]:
         ):
             children.append(int(pid))
     return children
+
+
+def signed(body: bytes, signature: bytes) -> bytes:
+    info = bytes(8) + len(signature).to_bytes(4, "big")  # struct module_signature
+    return body + signature + info + SIGNATURE_MARKER
+
+
+def test_a_module_loses_its_appended_signature_and_nothing_else():
+    body = b"\x7fELF" + bytes(range(256)) * 4
+    assert unsigned_module(signed(body, b"\x30\x82" + b"s" * 500), "m.ko") == body
+    assert unsigned_module(body, "m.ko") == body  # an unsigned one passes as it is
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        b"\x7fELF" + SIGNATURE_MARKER,  # no room for the signature's info
+        signed(b"\x7fELF" + b"x" * 10, b"s" * 8).replace(b"\0\0\0\x08~", b"\0\1\0\x08~"),
+        signed(b"NOTELF" + b"x" * 10, b"s" * 8),
+    ],
+    ids=["truncated", "length-past-the-start", "not-elf"],
+)
+def test_a_malformed_signature_fails_the_build(module):
+    with pytest.raises(HyperError, match=r"module m\.ko has a (truncated|malformed) signature"):
+        unsigned_module(module, "m.ko")
+
+
+def test_the_built_initramfs_holds_every_module_unsigned(tmp_path):
+    built = build_guest(tmp_path / "g")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    subprocess.run(
+        ["cpio", "-id", "--quiet"], input=gzip.decompress(built.initramfs.read_bytes()),
+        cwd=tree, check=True,
+    )  # fmt: skip
+    modules = sorted((tree / "lib/modules").glob("*.ko"))
+    assert len(modules) >= len(MODULES)
+    for module in modules:
+        data = module.read_bytes()
+        assert data.startswith(b"\x7fELF"), module.name
+        assert not data.endswith(SIGNATURE_MARKER), module.name
