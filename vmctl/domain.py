@@ -26,9 +26,15 @@ METADATA_PREFIX = "mh"
 # under TCG a pool VM's balloon (512 to 128 MiB) then took 2 s of CPU instead of 0.4 s.
 # That hardening keeps a kernel's stale memory from its own processes; every page of a
 # pod's VM only ever held that pod's data (it came zeroed from the host), see security.md.
+# cryptomgr.notests: the kernel's crypto self-tests (known-answer tests of every algorithm
+# it registers, a check of its own code, not of anything a tenant supplies) took 0.5 s of
+# each boot under TCG; fips=1 would run them regardless. noreplace-smp: a VM booted with
+# one of several possible vCPUs online rewrote every LOCK prefix of the kernel for one CPU
+# (0.25 s under TCG, and undone when a vCPU is hot-plugged); the LOCKs stay, as for SMP.
 KERNEL_CMDLINE = (
     "console=ttyS0 quiet panic=-1 rdinit=/init memhp_default_state=online"
     " memory_hotplug.memmap_on_memory=1 swiotlb=noforce init_on_alloc=0"
+    " cryptomgr.notests=1 noreplace-smp"
 )
 # The machine is q35 and every PCI device of ours is an integrated endpoint of its root
 # bus, in a slot we name. On i440fx ("pc") QEMU 7.2's _PRT is an AML loop over 128 entries
