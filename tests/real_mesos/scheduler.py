@@ -150,10 +150,12 @@ class Scheduler:
         self._call("KILL", kill={"task_id": {"value": task_id}, "agent_id": {"value": agent_id}})
 
     def teardown(self) -> None:
+        # closed first: an update still on the stream is acknowledged after the TEARDOWN,
+        # and the master, which no longer knows the framework, answers that with a 400
+        self._closed = True
         if self.framework_id is not None:
             with contextlib.suppress(requests.RequestException, RuntimeError):
                 self._call("TEARDOWN")
-        self._closed = True
         if self._response is not None:
             self._response.close()
         self._session.close()
