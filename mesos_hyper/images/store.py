@@ -5,7 +5,8 @@ Layout under ``root`` (``Paths.images``)::
     blobs/            content-addressed blobs (BlobStore): manifests, configs, layers
     records/<hex>.json  one per image; the image id is its config digest
     tags.json         canonical reference ("registry/repository:tag") -> image id
-    disks/<hex>/      base.ext4 + the image's passwd and group (see rootfs.py)
+    disks/<hex>/      base.ext4 + the image's passwd and group (see rootfs.py), and the
+                      pristine overlay header of each size (vmctl/disks.py)
     tmp/              flattening scratch space (0700: it holds the image's device nodes)
     lock              flock: exclusive for changes, shared for reads
 
